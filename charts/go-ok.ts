@@ -1,0 +1,150 @@
+import * as path from 'path';
+import { Construct } from 'constructs';
+import { AppChart } from '../lib/app-chart';
+import { AppPod } from '../lib/app-pod';
+import { ExposedService } from '../lib/exposed-service';
+import { FileConfigMap } from '../lib/file-config-map';
+import { HostIngress } from '../lib/host-ingress';
+import * as kplus from '../lib/kplus';
+import { identityLabels, imageVersion } from '../lib/labels';
+import * as probes from '../lib/probes';
+import { Resources } from '../lib/quantity';
+import { RESTRICTED } from '../lib/security';
+import { tlsProxySidecar } from '../lib/tls-proxy';
+import { WebService } from '../lib/web-service';
+
+export interface GoOkConfig {
+  readonly namespace: string;
+  /** go-ok image, pinned (seed: `cjimti/go-ok:v1`). */
+  readonly image: string;
+  /** Replicas of the `go-ok` Deployment. */
+  readonly replicas: number;
+  /** Type of the `go-ok` Service (the seed's `kubectl expose --type NodePort`). */
+  readonly serviceType: kplus.ServiceType;
+  readonly ingress: {
+    readonly host: string;
+    readonly className: string;
+    /**
+     * TLS Secret for the host.
+     * @default no TLS on the Ingress
+     */
+    readonly tlsSecretName?: string;
+  };
+  /** The declared Pod from the seed's pod.yml and its Service. */
+  readonly declaredPod: {
+    /**
+     * NodePorts for its Service; without them the Service is ClusterIP.
+     * @default ClusterIP
+     */
+    readonly nodePorts?: { readonly http: number; readonly https: number };
+  };
+  /** nginx image for the TLS proxy sidecar. */
+  readonly tlsProxyImage: string;
+}
+
+/** The Secret with the sidecar's `cert.pem` and `key.pem` (see the secrets workflow in the README). */
+export const TLS_SECRET_NAME = 'tls-certs';
+
+const APP = 'go-ok';
+const GO_OK_RESOURCES: Resources = {
+  cpu: { request: '10m', limit: '200m' },
+  memory: { request: '16Mi', limit: '64Mi' },
+  ephemeralStorage: { request: '16Mi', limit: '64Mi' },
+};
+const NGINX_RESOURCES: Resources = {
+  cpu: { request: '10m', limit: '200m' },
+  memory: { request: '16Mi', limit: '64Mi' },
+  ephemeralStorage: { request: '16Mi', limit: '64Mi' },
+};
+
+/**
+ * go-ok (imti.co "Microservices & Kubernetes"): the `kubectl create deployment` + `expose` pair, the declared Pod
+ * of pod.yml with an nginx TLS proxy, and an Ingress for the host.
+ */
+export class GoOkChart extends AppChart {
+  constructor(scope: Construct, id: string, config: GoOkConfig) {
+    super(scope, id, { partOf: APP });
+    const namespace = config.namespace;
+
+    // `kubectl create deployment go-ok` + `kubectl expose deployments go-ok --port 8080 --type NodePort`.
+    const goOk = new WebService(this, 'GoOk', {
+      name: APP,
+      namespace,
+      identity: { name: APP, component: 'server', version: imageVersion(config.image) },
+      replicas: config.replicas,
+      serviceType: config.serviceType,
+      containers: [{
+        name: APP,
+        image: config.image,
+        port: { name: 'http', number: 8080 }, // go-ok's default when PORT is unset
+        // go-ok has no health endpoint; `GET /` is its only route and has no dependencies.
+        readiness: probes.httpGet('/', 8080),
+        liveness: probes.tcp(8080, { failureThreshold: 6 }),
+        resources: GO_OK_RESOURCES,
+        // A static Go binary that writes nothing: runs as non-root on a read-only root as it is.
+        security: RESTRICTED,
+      }],
+    });
+
+    // The declared Pod of pod.yml, with the TLS proxy that the seed's ConfigMap and Secret were made for.
+    const proxyConf = new FileConfigMap(this, 'NginxProxyConf', {
+      name: 'nginx-proxy-conf',
+      namespace,
+      files: { 'proxy.conf': 'nginx/proxy.conf' },
+      baseDir: path.join(__dirname, '..'),
+      labels: identityLabels({ name: APP, instance: 'nginx-proxy-conf', component: 'tls-proxy' }),
+    });
+    const pod = new AppPod(this, 'GoOkPod', {
+      name: `${APP}-pod`,
+      namespace,
+      identity: { name: APP, component: 'server', version: imageVersion(config.image) },
+      selectorLabels: { app: 'go-ok-app', purpose: 'example' },
+      // PORT=80 as in pod.yml. Binding 80 (and nginx's 443) without root or NET_BIND_SERVICE: this namespaced,
+      // safe sysctl lowers the privileged-port floor for this pod's network namespace only.
+      sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0' },
+      containers: [
+        {
+          name: APP,
+          image: config.image,
+          imagePullPolicy: kplus.ImagePullPolicy.ALWAYS,
+          port: { name: 'http', number: 80 },
+          env: { PORT: '80', GIN_MODE: 'release' },
+          readiness: probes.httpGet('/', 80),
+          liveness: probes.tcp(80, { failureThreshold: 6 }),
+          resources: GO_OK_RESOURCES,
+          security: RESTRICTED,
+        },
+        tlsProxySidecar(this, {
+          image: config.tlsProxyImage,
+          config: proxyConf,
+          tlsSecretName: TLS_SECRET_NAME,
+          port: 443,
+          resources: NGINX_RESOURCES,
+          security: RESTRICTED,
+        }),
+      ],
+    });
+    // The seed's service.yml selects `app: go-ok` (the pod says `app: go-ok-app`), so it selects nothing, and it is
+    // named `go-ok` like the expose Service. Deriving the Service from the pod makes both mistakes impossible:
+    // the selector is the pod's, and the name is the pod's (`go-ok-pod`).
+    const nodePorts = config.declaredPod.nodePorts;
+    new ExposedService(this, 'GoOkPodService', {
+      target: pod,
+      type: nodePorts ? kplus.ServiceType.NODE_PORT : kplus.ServiceType.CLUSTER_IP,
+      ports: [
+        { targetPort: 'http', nodePort: nodePorts?.http },
+        { targetPort: 'https', nodePort: nodePorts?.https },
+      ],
+    });
+
+    // No Ingress exists upstream for local.imti.cloud; this follows go-ok's k8s/ok-ingress.yml in networking/v1.
+    new HostIngress(this, 'Ingress', {
+      name: APP,
+      host: config.ingress.host,
+      className: config.ingress.className,
+      backend: goOk.service,
+      tlsSecretName: config.ingress.tlsSecretName,
+      labels: goOk.workload.identityLabels,
+    });
+  }
+}

@@ -1,0 +1,79 @@
+import { Duration } from 'cdk8s';
+import { Construct } from 'constructs';
+import { AppChart } from '../lib/app-chart';
+import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
+import * as kplus from '../lib/kplus';
+import { NodeAppSource, nodeAppContainer } from '../lib/node-app-source';
+import * as probes from '../lib/probes';
+import { WebService } from '../lib/web-service';
+
+/** The four services, by the names peers use to find them. */
+export type ShopServiceName = 'api-gateway' | 'order-service' | 'payment-service' | 'db';
+
+export interface ShopConfig {
+  readonly namespace: string;
+  /** Where each container gets its code. */
+  readonly codeSource: NodeAppSource;
+  /** Type of the api-gateway Service (upstream: LoadBalancer). */
+  readonly gatewayServiceType: kplus.ServiceType;
+  /** Pods per service. `db` must be 1: it keeps its data in memory. */
+  readonly replicas: Readonly<Record<ShopServiceName, number>>;
+  /**
+   * Pod Security Admission level for the namespace.
+   * @default none
+   */
+  readonly podSecurity?: PodSecurityLevel;
+}
+
+const SHOP = 'shop';
+
+/**
+ * The shop (Khaliper, "My Journey into Microservices with Kubernetes"): api-gateway -> order-service and
+ * payment-service -> db. Each program takes its peers' `<service>.<namespace>:<port>` addresses as arguments;
+ * here they come from the peers' Services, so a rename or a new port reaches every caller.
+ */
+export class ShopChart extends AppChart {
+  constructor(scope: Construct, id: string, config: ShopConfig) {
+    super(scope, id, { partOf: SHOP });
+    const ns = new AppNamespace(this, 'Namespace', { name: config.namespace, podSecurity: config.podSecurity });
+
+    const service = (name: ShopServiceName, port: number, component: string, peers: readonly WebService[],
+      extra: { readiness?: kplus.Probe; singleReplicaReason?: string; serviceType?: kplus.ServiceType } = {}) => {
+      const { version, ...container } = nodeAppContainer(config.codeSource, name, peers.map((p) => p.address));
+      return new WebService(this, name, {
+        name,
+        namespace: ns.name,
+        identity: { name, component, version },
+        replicas: config.replicas[name],
+        singleReplicaReason: extra.singleReplicaReason,
+        serviceType: extra.serviceType,
+        containers: [{
+          name,
+          ...container,
+          port: { name: 'http', number: port }, // hard-coded in each app.js
+          // Listening comes after apk, two downloads and npm install when the code is fetched at start.
+          startup: probes.startupTcp(port, Duration.minutes(config.codeSource.kind === 'download-at-start' ? 5 : 1)),
+          // GET / is 404 everywhere, and the proxied GET routes crash the process when a peer is down, so
+          // readiness is TCP and liveness asks node itself, accepting any HTTP status.
+          readiness: extra.readiness ?? probes.tcp(port),
+          liveness: probes.nodeHttpAnswers(port),
+          resources: {
+            cpu: { request: '25m', limit: '500m' },
+            // npm install of express, body-parser and request on node 6 peaks around 200 MiB.
+            memory: { request: '96Mi', limit: '384Mi' },
+            ephemeralStorage: { request: '64Mi', limit: '512Mi' },
+          },
+        }],
+      });
+    };
+
+    const db = service('db', 3004, 'database', [], {
+      // GET /orders reads the in-memory array: 200 without any dependency.
+      readiness: probes.httpGet('/orders', 3004),
+      singleReplicaReason: 'db keeps its orders and transactions in memory, so a second pod would be a second, different database',
+    });
+    const payment = service('payment-service', 3001, 'payment', [db]);
+    const order = service('order-service', 3002, 'order', [payment, db]);
+    service('api-gateway', 3000, 'api-gateway', [payment, order], { serviceType: config.gatewayServiceType });
+  }
+}

@@ -1,0 +1,67 @@
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Construct } from 'constructs';
+import { ValidationError } from './errors';
+import * as kplus from './kplus';
+import * as v from './validation';
+
+/** The API server rejects objects over 1 MiB; leave room for metadata. */
+const MAX_DATA_BYTES = 1024 * 1024 - 4096;
+const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
+
+export interface FileConfigMapProps {
+  /** ConfigMap name (DNS-1123 subdomain). */
+  readonly name: string;
+  readonly namespace: string;
+  /** Data keys to repository files, like `kubectl create configmap --from-file`. Paths are relative to `baseDir`. */
+  readonly files: Readonly<Record<string, string>>;
+  /** Folder the paths are relative to. */
+  readonly baseDir: string;
+  /** Labels for the object. */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * A ConfigMap built from files in the repository, read at synth time. A missing, empty or oversized file is a
+ * synth error, not a surprise at apply time. `checksum` changes with the content, for a pod annotation that
+ * rolls pods when the config changes.
+ */
+export class FileConfigMap extends Construct {
+  public readonly name: string;
+  public readonly configMap: kplus.ConfigMap;
+  /** sha256 of the keys and contents. */
+  public readonly checksum: string;
+
+  constructor(scope: Construct, id: string, props: FileConfigMapProps) {
+    super(scope, id);
+    this.name = v.dnsSubdomain(this, 'name', props.name);
+    const data: Record<string, string> = {};
+    const hash = createHash('sha256');
+    let total = 0;
+    for (const [key, rel] of Object.entries(props.files).sort(([a], [b]) => a.localeCompare(b))) {
+      if (!CONFIG_KEY.test(key) || key.length > 253) {
+        throw ValidationError.of(this, 'files key', key, 'must consist of letters, digits, "-", "_" and "." (a ConfigMap data key)');
+      }
+      const file = path.resolve(props.baseDir, rel);
+      let content: string;
+      try {
+        content = fs.readFileSync(file, 'utf-8');
+      } catch (e) {
+        throw ValidationError.of(this, `files["${key}"]`, rel, `must be a readable file (${(e as NodeJS.ErrnoException).code ?? e})`);
+      }
+      if (content.trim().length === 0) throw ValidationError.of(this, `files["${key}"]`, rel, 'must not be empty');
+      total += Buffer.byteLength(content);
+      if (total > MAX_DATA_BYTES) {
+        throw ValidationError.of(this, `files["${key}"]`, rel, `brings the ConfigMap to ${total} bytes; Kubernetes objects must stay under 1 MiB`);
+      }
+      data[key] = content;
+      hash.update(`${key}\0${content}\0`);
+    }
+    this.checksum = hash.digest('hex');
+    this.configMap = new kplus.ConfigMap(this, 'Resource', {
+      metadata: { name: this.name, namespace: props.namespace, labels: { ...props.labels } },
+      data,
+    });
+  }
+}

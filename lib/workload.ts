@@ -1,0 +1,22 @@
+import { IConstruct } from 'constructs';
+import { ContainerPortSpec } from './pod-template';
+
+/**
+ * What a Service needs to know about the pods it exposes. Services are derived from this (never from
+ * hand-typed selectors), so a Service cannot select nothing and cannot target an undeclared port.
+ */
+export interface IExposable extends IConstruct {
+  /** The workload object's name, e.g. `go-ok`. */
+  readonly name: string;
+  /** The namespace its pods run in. */
+  readonly namespace: string;
+  /** The stable labels that select its pods (also its Deployment's `matchLabels`). */
+  readonly selectorLabels: Readonly<Record<string, string>>;
+  /** Every port its containers declare. */
+  readonly ports: readonly ContainerPortSpec[];
+  /** Labels carried by Service, PDB and NetworkPolicy objects made for it. */
+  readonly identityLabels: Readonly<Record<string, string>>;
+}
+
+/** The pod-template label cdk8s-plus adds for its own selectors: a hash, so never emitted. */
+export const CDK8S_ADDR_LABEL_POINTER = 'cdk8s.io~1metadata.addr';
