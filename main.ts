@@ -15,7 +15,7 @@ export function buildApp(env: EnvironmentConfig, outdir: string): App {
   return app;
 }
 
-function main(): void {
+export function main(): void {
   // `cdk8s synth` passes its output folder in CDK8S_OUTDIR; each environment gets a folder of its own.
   const root = process.env.CDK8S_OUTDIR ?? 'dist';
   for (const env of ENVIRONMENTS) {

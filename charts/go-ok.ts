@@ -1,4 +1,3 @@
-import * as path from 'path';
 import { Construct } from 'constructs';
 import { AppChart } from '../lib/app-chart';
 import { AppPod } from '../lib/app-pod';
@@ -8,6 +7,7 @@ import { HostIngress } from '../lib/host-ingress';
 import * as kplus from '../lib/kplus';
 import { identityLabels, imageVersion } from '../lib/labels';
 import * as probes from '../lib/probes';
+import { projectRoot } from '../lib/project-root';
 import { Resources } from '../lib/quantity';
 import { RESTRICTED } from '../lib/security';
 import { tlsProxySidecar } from '../lib/tls-proxy';
@@ -91,7 +91,7 @@ export class GoOkChart extends AppChart {
       name: 'nginx-proxy-conf',
       namespace,
       files: { 'proxy.conf': 'nginx/proxy.conf' },
-      baseDir: path.join(__dirname, '..'),
+      baseDir: projectRoot(),
       labels: identityLabels({ name: APP, instance: 'nginx-proxy-conf', component: 'tls-proxy' }),
     });
     const pod = new AppPod(this, 'GoOkPod', {

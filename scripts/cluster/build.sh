@@ -27,7 +27,7 @@ ETCD=$(modver 'go\.etcd\.io/etcd/server/v3' "$SRC/etcd/go.mod")
 [ -n "$K8S" ] && [ -n "$ETCD" ] || { echo "build.sh: cannot read versions from $SRC/go.mod" >&2; exit 1; }
 
 # Up to date when the pins, this script and the Go version are what the last build used.
-STAMP="$BIN/.build-stamp"
+STAMP="$BIN/.cluster-build-stamp"
 WANT=$( { cat "$SRC/go.mod" "$SRC/go.sum" "$SRC/etcd/go.mod" "$SRC/etcd/go.sum" "$SRC/etcd/main.go" "$0"; go env GOVERSION; } | sha256sum | cut -d' ' -f1)
 if [ "$FORCE" != "--force" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] &&
    [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ] && [ -x "$BIN/etcd" ]; then

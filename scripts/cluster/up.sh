@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Starts a throw-away control plane on 127.0.0.1: etcd + kube-apiserver (+ kube-controller-manager
+# with --kcm), each on a free port, everything (data, keys, certs, logs) in one temp folder.
+# Prints that folder on stdout; "$DIR/env" exports KUBECONFIG. Stop it with down.sh "$DIR".
+# If anything fails to come up, whatever was started is stopped again before exiting non-zero.
+#
+# Usage: scripts/cluster/up.sh [--kcm]
+# Env:   CLUSTER_BIN_DIR (binaries; default <repo>/.cache/bin), CLUSTER_START_TIMEOUT (s, default 120)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
+TIMEOUT="${CLUSTER_START_TIMEOUT:-120}"
+KCM=0
+[ "${1:-}" = "--kcm" ] && KCM=1
+
+log() { echo "up.sh: $*" >&2; }
+for b in etcd kube-apiserver kube-controller-manager; do
+  [ -x "$BIN/$b" ] || { log "missing $BIN/$b: run scripts/cluster/build.sh first"; exit 1; }
+done
+command -v openssl >/dev/null || { log "openssl is required"; exit 1; }
+
+W="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-cluster.XXXXXX")"
+mkdir -p "$W/pids" "$W/pki"
+ok=0
+# On any failure: stop what we started and keep the logs visible.
+cleanup_on_failure() {
+  if [ "$ok" != 1 ]; then
+    for f in "$W"/*.log; do [ -f "$f" ] && { log "--- last lines of $f"; tail -n 25 "$f" >&2; }; done
+    KEEP_CLUSTER_DIR="${KEEP_CLUSTER_DIR:-0}" "$HERE/down.sh" "$W" >&2 || true
+  fi
+}
+trap cleanup_on_failure EXIT
+
+# A free port: nothing answers on it. Ports below the kernel's ephemeral range (32768+) so that
+# outgoing connections cannot grab them between this check and the bind.
+used_ports=" "
+free_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 12000 ))
+    case "$used_ports" in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then used_ports="$used_ports$p "; echo "$p"; return 0; fi
+  done
+  log "no free port found"; return 1
+}
+ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
+
+# Start a daemon in the background, its output in a log, its pid in pids/.
+start() {
+  local name=$1; shift
+  "$@" </dev/null >"$W/$name.log" 2>&1 &
+  echo $! >"$W/pids/$name.pid"
+}
+alive() { kill -0 "$(cat "$W/pids/$1.pid")" 2>/dev/null; }
+
+# Bounded wait for a condition; fails early when the daemon died.
+wait_for() {
+  local what=$1 daemon=$2; shift 2
+  local deadline=$(( SECONDS + TIMEOUT ))
+  until "$@" >/dev/null 2>&1; do
+    alive "$daemon" || { log "$daemon exited while waiting for $what"; return 1; }
+    [ "$SECONDS" -lt "$deadline" ] || { log "timed out after ${TIMEOUT}s waiting for $what"; return 1; }
+    sleep 0.5
+  done
+}
+
+# --- keys and credentials -------------------------------------------------------------------
+# One RSA key signs and verifies service-account tokens (apiserver) and is given to the
+# controller-manager's token controller.
+openssl genrsa -out "$W/pki/sa.key" 2048 2>/dev/null
+# Static bearer token in system:masters (superuser), so RBAC stays on for everyone else.
+TOKEN=$(openssl rand -hex 24)
+printf '%s,admin,admin,"system:masters"\n' "$TOKEN" >"$W/pki/tokens.csv"
+chmod 600 "$W/pki/sa.key" "$W/pki/tokens.csv"
+
+# Our own CA and a serving cert for 127.0.0.1/localhost, so the kubeconfig can verify TLS from
+# the first byte (no waiting for a self-signed cert to appear on disk).
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=k8s-infra-test-ca" \
+  -keyout "$W/pki/ca.key" -out "$W/pki/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+  -keyout "$W/pki/apiserver.key" -out "$W/pki/apiserver.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >"$W/pki/ext.cnf"
+openssl x509 -req -in "$W/pki/apiserver.csr" -CA "$W/pki/ca.crt" -CAkey "$W/pki/ca.key" \
+  -CAcreateserial -days 2 -extfile "$W/pki/ext.cnf" -out "$W/pki/apiserver.crt" 2>/dev/null
+
+# --- etcd -----------------------------------------------------------------------------------
+log "starting etcd on 127.0.0.1:$ETCD_PORT"
+start etcd "$BIN/etcd" --name=test --data-dir="$W/etcd" \
+  --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster="test=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state=new \
+  --unsafe-no-fsync=true --log-level=warn
+# (--unsafe-no-fsync: throw-away data; makes every write much cheaper on a slow disk.)
+wait_for "etcd /health" etcd curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+
+# --- kube-apiserver -------------------------------------------------------------------------
+# --advertise-address=127.0.0.1 + --endpoint-reconciler-type=none: nothing is ever advertised on
+# a real interface (loopback endpoints would fail validation in the default reconciler).
+# Admission: the defaults, which include PodSecurity (namespace PSS labels are enforced) and
+# ServiceAccount.
+log "starting kube-apiserver on https://127.0.0.1:$API_PORT"
+start kube-apiserver "$BIN/kube-apiserver" \
+  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+  --bind-address=127.0.0.1 --secure-port="$API_PORT" \
+  --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+  --tls-cert-file="$W/pki/apiserver.crt" --tls-private-key-file="$W/pki/apiserver.key" \
+  --client-ca-file="$W/pki/ca.crt" \
+  --service-cluster-ip-range=10.96.0.0/16 --service-node-port-range=30000-32767 \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$W/pki/sa.key" --service-account-signing-key-file="$W/pki/sa.key" \
+  --token-auth-file="$W/pki/tokens.csv" \
+  --authorization-mode=RBAC \
+  --enable-admission-plugins=PodSecurity \
+  --allow-privileged=true \
+  --profiling=false
+
+# kubeconfig: our CA, the static token.
+K="$W/kubeconfig"
+kubectl config --kubeconfig="$K" set-cluster local --server="https://127.0.0.1:$API_PORT" \
+  --certificate-authority="$W/pki/ca.crt" --embed-certs=true >/dev/null
+kubectl config --kubeconfig="$K" set-credentials admin --token="$TOKEN" >/dev/null
+kubectl config --kubeconfig="$K" set-context local --cluster=local --user=admin --namespace=default >/dev/null
+kubectl config --kubeconfig="$K" use-context local >/dev/null
+chmod 600 "$K"
+kc() { kubectl --kubeconfig="$K" --request-timeout=5s "$@"; }
+
+wait_for "kube-apiserver /readyz" kube-apiserver kc get --raw=/readyz
+# Like Kubernetes' own test server: ready once the bootstrap namespace exists.
+wait_for "namespace default" kube-apiserver kc get namespace default
+
+# --- kube-controller-manager (optional) -----------------------------------------------------
+if [ "$KCM" = 1 ]; then
+  log "starting kube-controller-manager"
+  # --secure-port=0: no serving endpoint (nothing to scrape). No cloud provider, no leader
+  # election. The token controller needs the SA key; root-ca is what pods would trust.
+  start kube-controller-manager "$BIN/kube-controller-manager" \
+    --kubeconfig="$K" --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port=0 \
+    --service-account-private-key-file="$W/pki/sa.key" --root-ca-file="$W/pki/ca.crt" \
+    --use-service-account-credentials=false \
+    --controllers='*'
+  # Its serviceaccount controller creates "default" in every namespace: proof it is working.
+  wait_for "kube-controller-manager (default ServiceAccount)" kube-controller-manager \
+    kc get serviceaccount default -n default
+fi
+
+cat >"$W/env" <<ENV
+export KUBECONFIG='$K'
+export CLUSTER_DIR='$W'
+ENV
+ok=1
+log "cluster ready in $W (KUBECONFIG=$K)"
+echo "$W"

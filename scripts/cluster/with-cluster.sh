@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs a command against a fresh throw-away cluster and always tears it down afterwards
+# (trap on EXIT, also on failure or Ctrl-C). The command sees KUBECONFIG and CLUSTER_DIR.
+#
+# Usage: scripts/cluster/with-cluster.sh [--kcm] [--] COMMAND [ARGS...]
+#   e.g. scripts/cluster/with-cluster.sh --kcm -- kubectl get ns
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+UP_ARGS=()
+[ "${1:-}" = "--kcm" ] && { UP_ARGS+=(--kcm); shift; }
+[ "${1:-}" = "--" ] && shift
+[ $# -gt 0 ] || { echo "usage: $0 [--kcm] [--] COMMAND [ARGS...]" >&2; exit 2; }
+
+DIR="$("$HERE/up.sh" "${UP_ARGS[@]}")"
+# From here on the cluster exists: whatever happens, stop it.
+trap '"$HERE/down.sh" "$DIR"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# shellcheck disable=SC1091
+source "$DIR/env"
+"$@"

@@ -1,0 +1,28 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const root = path.join(__dirname, '..');
+
+function listFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
+}
+
+// The committed dist/ must be exactly what the model synthesizes: a stale dist/ would deploy old objects.
+test('synthesizing into a temporary folder gives exactly the committed dist/', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-'));
+  try {
+    execFileSync(process.execPath, ['scripts/run-app.js'], { cwd: root, env: { ...process.env, CDK8S_OUTDIR: tmp }, stdio: 'pipe' });
+    const committed = path.join(root, 'dist');
+    expect(listFiles(tmp)).toEqual(listFiles(committed));
+    for (const f of listFiles(tmp)) {
+      expect([f, fs.readFileSync(path.join(tmp, f), 'utf-8')]).toEqual([f, fs.readFileSync(path.join(committed, f), 'utf-8')]);
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
