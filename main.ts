@@ -1,10 +1,11 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { App } from 'cdk8s';
 import { GoOkChart } from './charts/go-ok';
 import { HashGeneratorChart } from './charts/hashgenerator';
 import { ShopChart } from './charts/shop';
 import { ENVIRONMENTS, EnvironmentConfig } from './environments';
+import { projectRoot } from './lib/project-root';
+import { assertNoPlaintextSecrets, replaceFolder } from './lib/synth-output';
 
 /** Builds one environment's charts into an App writing to `outdir`. */
 export function buildApp(env: EnvironmentConfig, outdir: string): App {
@@ -15,13 +16,35 @@ export function buildApp(env: EnvironmentConfig, outdir: string): App {
   return app;
 }
 
+/** The environments to synthesize: `SYNTH_ENVIRONMENTS=a,b`, or every one that is synthesized by default. */
+export function selectEnvironments(spec = process.env.SYNTH_ENVIRONMENTS): readonly EnvironmentConfig[] {
+  if (!spec) return ENVIRONMENTS.filter((e) => e.synthByDefault ?? true);
+  return spec.split(',').map((name) => {
+    const env = ENVIRONMENTS.find((e) => e.name === name.trim());
+    if (!env) throw new Error(`SYNTH_ENVIRONMENTS: unknown environment "${name}"; known: ${ENVIRONMENTS.map((e) => e.name).join(', ')}`);
+    return env;
+  });
+}
+
+/**
+ * Synthesizes into a staging folder (cdk8s synth's output, CDK8S_OUTDIR), checks everything, and only then
+ * replaces `<outputRoot>/<env>/` of each environment. A construct error, a failed check or a crash leaves the
+ * committed dist/ exactly as it was (cdk8s synth itself only ever deletes the staging folder).
+ */
 export function main(): void {
-  // `cdk8s synth` passes its output folder in CDK8S_OUTDIR; each environment gets a folder of its own.
-  const root = process.env.CDK8S_OUTDIR ?? 'dist';
-  for (const env of ENVIRONMENTS) {
-    const outdir = path.join(root, env.name);
-    fs.rmSync(outdir, { recursive: true, force: true });
-    buildApp(env, outdir).synth();
+  const staging = path.resolve(process.env.CDK8S_OUTDIR ?? '.cdk8s.out');
+  // Where the promoted folders go; tests point it elsewhere.
+  const targetRoot = path.resolve(process.env.SYNTH_TARGET_ROOT ?? projectRoot());
+  const envs = selectEnvironments();
+  for (const env of envs) buildApp(env, path.join(staging, env.name)).synth();
+  for (const env of envs) {
+    const root = env.outputRoot ?? 'dist';
+    if (root === 'dist') assertNoPlaintextSecrets(path.join(staging, env.name), `dist/${env.name}/`);
+  }
+  for (const env of envs) {
+    const root = env.outputRoot ?? 'dist';
+    replaceFolder(path.join(staging, env.name), path.join(targetRoot, root, env.name));
+    console.log(`${root}/${env.name}/ updated`);
   }
 }
 

@@ -9,6 +9,18 @@ import { ShopConfig } from '../charts/shop';
 export interface EnvironmentConfig {
   /** Folder name under dist/ (DNS-1123 label). */
   readonly name: string;
+  /**
+   * Where `cdk8s synth` puts it: `dist` is committed; `dist-local` is git-ignored and the only place a plain
+   * (unsealed) Secret may be written.
+   * @default 'dist'
+   */
+  readonly outputRoot?: 'dist' | 'dist-local';
+  /**
+   * Whether a plain `cdk8s synth` builds it; otherwise only `SYNTH_ENVIRONMENTS=<name> cdk8s synth` does
+   * (for targets that need local files, such as plaintext secrets).
+   * @default true
+   */
+  readonly synthByDefault?: boolean;
   readonly goOk: GoOkConfig;
   readonly hashgenerator: HashGeneratorConfig;
   readonly shop: ShopConfig;

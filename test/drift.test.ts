@@ -16,11 +16,14 @@ function listFiles(dir: string): string[] {
 test('synthesizing into a temporary folder gives exactly the committed dist/', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-'));
   try {
-    execFileSync(process.execPath, ['scripts/run-app.js'], { cwd: root, env: { ...process.env, CDK8S_OUTDIR: tmp }, stdio: 'pipe' });
+    execFileSync(process.execPath, ['scripts/run-app.js'], {
+      cwd: root, env: { ...process.env, CDK8S_OUTDIR: path.join(tmp, 'staging'), SYNTH_TARGET_ROOT: tmp }, stdio: 'pipe',
+    });
+    const fresh = path.join(tmp, 'dist');
     const committed = path.join(root, 'dist');
-    expect(listFiles(tmp)).toEqual(listFiles(committed));
-    for (const f of listFiles(tmp)) {
-      expect([f, fs.readFileSync(path.join(tmp, f), 'utf-8')]).toEqual([f, fs.readFileSync(path.join(committed, f), 'utf-8')]);
+    expect(listFiles(fresh)).toEqual(listFiles(committed));
+    for (const f of listFiles(fresh)) {
+      expect([f, fs.readFileSync(path.join(fresh, f), 'utf-8')]).toEqual([f, fs.readFileSync(path.join(committed, f), 'utf-8')]);
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
