@@ -3,13 +3,16 @@ import { App } from 'cdk8s';
 import { GoOkChart } from './charts/go-ok';
 import { HashGeneratorChart } from './charts/hashgenerator';
 import { ShopChart } from './charts/shop';
-import { ENVIRONMENTS, EnvironmentConfig } from './environments';
+import { ENVIRONMENTS, ENVIRONMENT_KEYS, EnvironmentConfig } from './environments';
 import { projectRoot } from './lib/project-root';
+import * as v from './lib/validation';
 import { assertNoPlaintextSecrets, replaceFolder } from './lib/synth-output';
 
 /** Builds one environment's charts into an App writing to `outdir`. */
 export function buildApp(env: EnvironmentConfig, outdir: string): App {
   const app = new App({ outdir, outputFileExtension: '.k8s.yaml' });
+  v.knownKeys(app, `environment "${env.name}"`, env, ENVIRONMENT_KEYS);
+  v.dnsLabel(app, 'environment name', env.name);
   new GoOkChart(app, 'go-ok', env.goOk);
   new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator);
   new ShopChart(app, 'shop', env.shop);

@@ -11,6 +11,7 @@ import { projectRoot } from '../lib/project-root';
 import { Resources } from '../lib/quantity';
 import { RESTRICTED } from '../lib/security';
 import { tlsProxySidecar } from '../lib/tls-proxy';
+import * as v from '../lib/validation';
 import { WebService } from '../lib/web-service';
 
 export interface GoOkConfig {
@@ -64,6 +65,9 @@ const NGINX_RESOURCES: Resources = {
 export class GoOkChart extends AppChart {
   constructor(scope: Construct, id: string, config: GoOkConfig) {
     super(scope, id, { partOf: APP });
+    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'serviceType', 'ingress', 'declaredPod', 'tlsProxyImage']);
+    v.knownKeys(this, 'config.ingress', config.ingress, ['host', 'className', 'tlsSecretName']);
+    v.knownKeys(this, 'config.declaredPod', config.declaredPod, ['nodePorts']);
     const namespace = config.namespace;
 
     // `kubectl create deployment go-ok` + `kubectl expose deployments go-ok --port 8080 --type NodePort`.
@@ -108,7 +112,7 @@ export class GoOkChart extends AppChart {
           image: config.image,
           imagePullPolicy: kplus.ImagePullPolicy.ALWAYS,
           port: { name: 'http', number: 80 },
-          env: { PORT: '80', GIN_MODE: 'release' },
+          env: [{ name: 'PORT', value: '80' }, { name: 'GIN_MODE', value: 'release' }],
           readiness: probes.httpGet('/', 80),
           liveness: probes.tcp(80, { failureThreshold: 6 }),
           resources: GO_OK_RESOURCES,

@@ -4,6 +4,7 @@ import { AppDeployment } from '../lib/app-deployment';
 import { imageVersion } from '../lib/labels';
 import { AppContainerSpec } from '../lib/pod-template';
 import { IMAGE_ROOT, RESTRICTED } from '../lib/security';
+import * as v from '../lib/validation';
 
 export interface HashGeneratorConfig {
   readonly namespace: string;
@@ -24,6 +25,7 @@ const APP = 'hashgenerator';
 export class HashGeneratorChart extends AppChart {
   constructor(scope: Construct, id: string, config: HashGeneratorConfig) {
     super(scope, id, { partOf: APP });
+    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'runAs']);
     const restricted = config.runAs === 'restricted';
     const run: Pick<AppContainerSpec, 'command' | 'workingDir' | 'security' | 'writablePaths'> = restricted
       ? { command: ['node', 'index.js'], workingDir: '/usr/src/app', security: RESTRICTED, writablePaths: ['/tmp'] }

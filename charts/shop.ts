@@ -5,10 +5,12 @@ import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
 import * as kplus from '../lib/kplus';
 import { NodeAppSource, nodeAppContainer } from '../lib/node-app-source';
 import * as probes from '../lib/probes';
+import * as v from '../lib/validation';
 import { WebService } from '../lib/web-service';
 
 /** The four services, by the names peers use to find them. */
-export type ShopServiceName = 'api-gateway' | 'order-service' | 'payment-service' | 'db';
+export const SERVICE_NAMES = ['api-gateway', 'order-service', 'payment-service', 'db'] as const;
+export type ShopServiceName = typeof SERVICE_NAMES[number];
 
 export interface ShopConfig {
   readonly namespace: string;
@@ -35,10 +37,13 @@ const SHOP = 'shop';
 export class ShopChart extends AppChart {
   constructor(scope: Construct, id: string, config: ShopConfig) {
     super(scope, id, { partOf: SHOP });
+    v.knownKeys(this, 'config', config, ['namespace', 'codeSource', 'gatewayServiceType', 'replicas', 'podSecurity']);
+    v.knownKeys(this, 'config.replicas', config.replicas, [...SERVICE_NAMES]);
     const ns = new AppNamespace(this, 'Namespace', { name: config.namespace, podSecurity: config.podSecurity });
 
     const service = (name: ShopServiceName, port: number, component: string, peers: readonly WebService[],
       extra: { readiness?: kplus.Probe; singleReplicaReason?: string; serviceType?: kplus.ServiceType } = {}) => {
+      v.samePeerModel(this, `${name} peers`, peers);
       const { version, ...container } = nodeAppContainer(config.codeSource, name, peers.map((p) => p.address));
       return new WebService(this, name, {
         name,

@@ -25,3 +25,6 @@ export interface EnvironmentConfig {
   readonly hashgenerator: HashGeneratorConfig;
   readonly shop: ShopConfig;
 }
+
+/** Every field of EnvironmentConfig: anything else in a config is a typo, and an error (see main.ts). */
+export const ENVIRONMENT_KEYS: readonly (keyof EnvironmentConfig)[] = ['name', 'outputRoot', 'synthByDefault', 'goOk', 'hashgenerator', 'shop'];

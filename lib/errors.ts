@@ -16,6 +16,6 @@ export class ValidationError extends Error {
   }
 
   static of(scope: IConstruct, field: string, value: unknown, allowed: string): ValidationError {
-    return new ValidationError(scope.node.path, field, value, allowed);
+    return new ValidationError(scope.node.path || '(app)', field, value, allowed);
   }
 }

@@ -14,6 +14,13 @@ export interface ContainerPortSpec {
   readonly number: number;
 }
 
+/** A literal environment variable. */
+export interface EnvVar {
+  /** A C identifier, unique in the container. */
+  readonly name: string;
+  readonly value: string;
+}
+
 /** A volume mounted into a container. */
 export interface MountSpec {
   readonly volume: kplus.Volume;
@@ -45,10 +52,10 @@ export interface AppContainerSpec {
   /** @default the image's WORKDIR */
   readonly workingDir?: string;
   /**
-   * Literal environment variables. Never secrets: those come from a Secret volume.
+   * Literal environment variables, in order. Never secrets: those come from a Secret volume.
    * @default none
    */
-  readonly env?: Readonly<Record<string, string>>;
+  readonly env?: readonly EnvVar[];
   /** @default no startup probe */
   readonly startup?: kplus.Probe;
   /** @default no readiness probe (only for programs that serve nothing) */
@@ -137,7 +144,9 @@ function containerProps(scope: IConstruct, c: AppContainerSpec): kplus.Container
     v.portName(scope, `container "${c.name}" port name`, c.port.name);
     v.port(scope, `container "${c.name}" port`, c.port.number);
   }
-  for (const name of Object.keys(c.env ?? {})) v.envName(scope, `container "${c.name}" env name`, name);
+  const env = c.env ?? [];
+  for (const e of env) v.envName(scope, `container "${c.name}" env name`, e.name);
+  v.unique(scope, `container "${c.name}" env names`, env.map((e) => e.name));
 
   const sec = c.security;
   const mounts: kplus.VolumeMount[] = [];
@@ -156,7 +165,7 @@ function containerProps(scope: IConstruct, c: AppContainerSpec): kplus.Container
     command: c.command ? [...c.command] : undefined,
     args: c.args ? [...c.args] : undefined,
     workingDir: c.workingDir,
-    envVariables: Object.fromEntries(Object.entries(c.env ?? {}).map(([k, val]) => [k, kplus.EnvValue.fromValue(val)])),
+    envVariables: Object.fromEntries(env.map((e) => [e.name, kplus.EnvValue.fromValue(e.value)])),
     // Without an explicit startup probe cdk8s-plus adds a TCP one on the first port, even for programs that
     // take minutes to listen (the shop's npm install); an explicit `undefined` does not stop that, so the
     // patch in patchContainer removes what we did not ask for.

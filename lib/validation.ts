@@ -117,11 +117,23 @@ export function httpPath(scope: IConstruct, field: string, value: string): strin
   return value;
 }
 
-/** Rejects keys a typed config does not know, so a typo is an error rather than a silently ignored setting. */
-export function knownKeys(scope: IConstruct, field: string, value: object, allowed: readonly string[]): void {
+/**
+ * Rejects keys a typed config does not know, so a typo in a config built from JSON or spreads is an error rather
+ * than a silently ignored setting.
+ */
+export function knownKeys<T extends object>(scope: IConstruct, field: string, value: T, allowed: readonly (keyof T & string)[]): void {
   for (const k of Object.keys(value)) {
-    if (!allowed.includes(k)) {
+    if (!(allowed as readonly string[]).includes(k)) {
       throw ValidationError.of(scope, `${field}.${k}`, (value as Record<string, unknown>)[k], `is not a known setting; known: ${allowed.join(', ')}`);
+    }
+  }
+}
+
+/** Peers must be constructs of the same app: an address into another model would point at nothing deployed. */
+export function samePeerModel(scope: IConstruct, field: string, peers: readonly IConstruct[]): void {
+  for (const p of peers) {
+    if (p.node.root !== scope.node.root) {
+      throw ValidationError.of(scope, field, p.node.path, 'must be a service of this app; it belongs to another construct tree');
     }
   }
 }
