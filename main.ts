@@ -6,7 +6,8 @@ import { ShopChart } from './charts/shop';
 import { ENVIRONMENTS, ENVIRONMENT_KEYS, EnvironmentConfig } from './environments';
 import { projectRoot } from './lib/project-root';
 import * as v from './lib/validation';
-import { assertNoPlaintextSecrets, replaceFolder } from './lib/synth-output';
+import { SchemaValidator, formatViolations } from './lib/schema-validation';
+import { assertNoPlaintextSecrets, readManifests, replaceFolder } from './lib/synth-output';
 
 /** Builds one environment's charts into an App writing to `outdir`. */
 export function buildApp(env: EnvironmentConfig, outdir: string): App {
@@ -40,9 +41,15 @@ export function main(): void {
   const targetRoot = path.resolve(process.env.SYNTH_TARGET_ROOT ?? projectRoot());
   const envs = selectEnvironments();
   for (const env of envs) buildApp(env, path.join(staging, env.name)).synth();
+  const validator = new SchemaValidator(path.join(projectRoot(), 'schemas'));
   for (const env of envs) {
     const root = env.outputRoot ?? 'dist';
-    if (root === 'dist') assertNoPlaintextSecrets(path.join(staging, env.name), `dist/${env.name}/`);
+    const dir = path.join(staging, env.name);
+    if (root === 'dist') assertNoPlaintextSecrets(dir, `dist/${env.name}/`);
+    const violations = validator.validate(readManifests(dir));
+    if (violations.length > 0) {
+      throw new Error(`${violations.length} schema violation(s) in environment "${env.name}":\n${formatViolations(violations)}`);
+    }
   }
   for (const env of envs) {
     const root = env.outputRoot ?? 'dist';

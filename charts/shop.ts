@@ -1,9 +1,12 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
 import { AppChart } from '../lib/app-chart';
+import { AutoscalingSpec } from '../lib/autoscaler';
 import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
 import * as kplus from '../lib/kplus';
-import { NodeAppSource, nodeAppContainer } from '../lib/node-app-source';
+import { DefaultDenyNetworkPolicy, TrafficPeer, WorkloadNetworkPolicy } from '../lib/network-policy';
+import { NodeAppSource, nodeAppPod } from '../lib/node-app-source';
+import { PlatformConfig } from '../lib/platform';
 import * as probes from '../lib/probes';
 import * as v from '../lib/validation';
 import { WebService } from '../lib/web-service';
@@ -18,7 +21,12 @@ export interface ShopConfig {
   readonly codeSource: NodeAppSource;
   /** Type of the api-gateway Service (upstream: LoadBalancer). */
   readonly gatewayServiceType: kplus.ServiceType;
-  /** Pods per service. `db` must be 1: it keeps its data in memory. */
+  /**
+   * Scale api-gateway with a HorizontalPodAutoscaler instead of `replicas['api-gateway']`.
+   * @default fixed replicas
+   */
+  readonly gatewayAutoscaling?: AutoscalingSpec;
+  /** Pods per service (api-gateway's is ignored with `gatewayAutoscaling`). `db` must be 1: it keeps its data in memory. */
   readonly replicas: Readonly<Record<ShopServiceName, number>>;
   /**
    * Pod Security Admission level for the namespace.
@@ -29,32 +37,43 @@ export interface ShopConfig {
 
 const SHOP = 'shop';
 
+/** db runs one replica on purpose; the linters' replica and PDB checks are suppressed with that reason. */
+const SINGLE_REPLICA_SUPPRESSIONS = (reason: string): Record<string, string> => ({
+  'kube-score/ignore': 'deployment-replicas,deployment-has-poddisruptionbudget,deployment-has-host-podantiaffinity',
+  'ignore-check.kube-linter.io/no-anti-affinity': reason,
+});
+
 /**
  * The shop (Khaliper, "My Journey into Microservices with Kubernetes"): api-gateway -> order-service and
  * payment-service -> db. Each program takes its peers' `<service>.<namespace>:<port>` addresses as arguments;
  * here they come from the peers' Services, so a rename or a new port reaches every caller.
  */
 export class ShopChart extends AppChart {
-  constructor(scope: Construct, id: string, config: ShopConfig) {
+  constructor(scope: Construct, id: string, config: ShopConfig, platform: PlatformConfig = {}) {
     super(scope, id, { partOf: SHOP });
-    v.knownKeys(this, 'config', config, ['namespace', 'codeSource', 'gatewayServiceType', 'replicas', 'podSecurity']);
+    v.knownKeys(this, 'config', config, ['namespace', 'codeSource', 'gatewayServiceType', 'gatewayAutoscaling', 'replicas', 'podSecurity']);
     v.knownKeys(this, 'config.replicas', config.replicas, [...SERVICE_NAMES]);
     const ns = new AppNamespace(this, 'Namespace', { name: config.namespace, podSecurity: config.podSecurity });
 
     const service = (name: ShopServiceName, port: number, component: string, peers: readonly WebService[],
-      extra: { readiness?: kplus.Probe; singleReplicaReason?: string; serviceType?: kplus.ServiceType } = {}) => {
+      extra: { readiness?: kplus.Probe; singleReplicaReason?: string; serviceType?: kplus.ServiceType; autoscaling?: AutoscalingSpec } = {}) => {
       v.samePeerModel(this, `${name} peers`, peers);
-      const { version, ...container } = nodeAppContainer(config.codeSource, name, peers.map((p) => p.address));
-      return new WebService(this, name, {
+      const code = nodeAppPod(this, config.codeSource, name, peers.map((p) => p.address));
+      const svc = new WebService(this, name, {
         name,
         namespace: ns.name,
-        identity: { name, component, version },
-        replicas: config.replicas[name],
+        identity: { name, component, version: code.version },
+        replicas: extra.autoscaling ? undefined : config.replicas[name],
+        autoscaling: extra.autoscaling,
         singleReplicaReason: extra.singleReplicaReason,
         serviceType: extra.serviceType,
+        dedicatedServiceAccount: platform.dedicatedServiceAccounts,
+        highAvailability: platform.highAvailability,
+        annotations: extra.singleReplicaReason ? SINGLE_REPLICA_SUPPRESSIONS(extra.singleReplicaReason) : undefined,
+        initContainers: code.initContainers,
         containers: [{
           name,
-          ...container,
+          ...code.container,
           port: { name: 'http', number: port }, // hard-coded in each app.js
           // Listening comes after apk, two downloads and npm install when the code is fetched at start.
           startup: probes.startupTcp(port, Duration.minutes(config.codeSource.kind === 'download-at-start' ? 5 : 1)),
@@ -70,7 +89,10 @@ export class ShopChart extends AppChart {
           },
         }],
       });
+      flows.set(svc, { needsInternet: code.needsInternet, calls: peers });
+      return svc;
     };
+    const flows = new Map<WebService, { needsInternet: boolean; calls: readonly WebService[] }>();
 
     const db = service('db', 3004, 'database', [], {
       // GET /orders reads the in-memory array: 200 without any dependency.
@@ -79,6 +101,22 @@ export class ShopChart extends AppChart {
     });
     const payment = service('payment-service', 3001, 'payment', [db]);
     const order = service('order-service', 3002, 'order', [payment, db]);
-    service('api-gateway', 3000, 'api-gateway', [payment, order], { serviceType: config.gatewayServiceType });
+    const gateway = service('api-gateway', 3000, 'api-gateway', [payment, order],
+      { serviceType: config.gatewayServiceType, autoscaling: config.gatewayAutoscaling });
+
+    if (platform.networkPolicies) {
+      const ctl = platform.networkPolicies.ingressController;
+      new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: ns.name, labels: {} });
+      for (const [svc, flow] of flows) {
+        const callers = [...flows].filter(([, f]) => f.calls.includes(svc)).map(([caller]): TrafficPeer => ({ workload: caller.workload }));
+        // The gateway is the shop's front door: the Ingress controller (and a LoadBalancer's node traffic) reach it.
+        const front: TrafficPeer[] = svc === gateway ? [{ namespace: ctl.namespace, podLabels: ctl.podLabels }] : [];
+        new WorkloadNetworkPolicy(this, `${svc.name}-network`, {
+          target: svc.workload,
+          allowFrom: [...front, ...callers],
+          allowTo: [...flow.calls.map((p): TrafficPeer => ({ workload: p.workload })), ...(flow.needsInternet ? [{ internet: [443] }] : [])],
+        });
+      }
+    }
   }
 }

@@ -5,6 +5,8 @@ import { AppIdentity, identityLabels } from './labels';
 import { AppPodSpec, ContainerPortSpec, buildPod, podSecurityContext } from './pod-template';
 import * as v from './validation';
 import { CDK8S_ADDR_LABEL_POINTER, IExposable } from './workload';
+import { AutoscalingSpec, CpuAutoscaler } from './autoscaler';
+import { DisruptionBudget, spreadOverNodes } from './availability';
 import { ValidationError } from './errors';
 
 export interface AppDeploymentProps extends AppPodSpec {
@@ -20,10 +22,25 @@ export interface AppDeploymentProps extends AppPodSpec {
    */
   readonly selectorLabels?: Readonly<Record<string, string>>;
   /**
-   * Pod count. Leave undefined when a HorizontalPodAutoscaler owns it.
+   * Pod count. Must be unset with `autoscaling`.
    * @default 1
    */
-  readonly replicas?: number | 'autoscaled';
+  readonly replicas?: number;
+  /**
+   * Let a HorizontalPodAutoscaler (autoscaling/v2, CPU) own the pod count; the Deployment then sets no replicas.
+   * @default fixed `replicas`
+   */
+  readonly autoscaling?: AutoscalingSpec;
+  /**
+   * Run as a ServiceAccount of its own, named like the Deployment, with no token mounted.
+   * @default false (the namespace's `default` account, no token mounted)
+   */
+  readonly dedicatedServiceAccount?: boolean;
+  /**
+   * With more than one replica: a PodDisruptionBudget allowing one disruption, and pods spread over nodes.
+   * @default false
+   */
+  readonly highAvailability?: boolean;
   /**
    * Set when the program cannot run as more than one pod (e.g. it keeps its data in memory); any replica count
    * other than 1 is then an error. The string says why.
@@ -31,10 +48,10 @@ export interface AppDeploymentProps extends AppPodSpec {
    */
   readonly singleReplicaReason?: string;
   /**
-   * The ServiceAccount the pods run as.
-   * @default the namespace's default account, with no token mounted
+   * Annotations on the Deployment, e.g. linter suppressions with their reason.
+   * @default none
    */
-  readonly serviceAccount?: kplus.IServiceAccount;
+  readonly annotations?: Readonly<Record<string, string>>;
   /**
    * Extra pod-template annotations, e.g. a config checksum that rolls pods when a ConfigMap changes.
    * @default none
@@ -57,7 +74,10 @@ export class AppDeployment extends Construct implements IExposable {
     super(scope, id);
     this.name = v.dnsLabel(this, 'name', props.name);
     this.namespace = v.dnsLabel(this, 'namespace', props.namespace);
-    this.replicas = props.replicas ?? 1;
+    if (props.autoscaling && props.replicas !== undefined) {
+      throw ValidationError.of(this, 'replicas', props.replicas, 'must be unset when autoscaling is on: the HorizontalPodAutoscaler owns the count');
+    }
+    this.replicas = props.autoscaling ? 'autoscaled' : props.replicas ?? 1;
     if (this.replicas !== 'autoscaled') v.replicas(this, 'replicas', this.replicas);
     if (props.singleReplicaReason && this.replicas !== 1) {
       throw ValidationError.of(this, 'replicas', this.replicas, `must be exactly 1: ${props.singleReplicaReason}`);
@@ -67,14 +87,19 @@ export class AppDeployment extends Construct implements IExposable {
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
 
     this.deployment = new kplus.Deployment(this, 'Resource', {
-      metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels } },
+      metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels }, annotations: props.annotations ? { ...props.annotations } : undefined },
       replicas: this.replicas === 'autoscaled' ? undefined : this.replicas,
       select: false, // cdk8s-plus would select on a hashed address label
       podMetadata: {
         labels: { ...Chart.of(this).labels, ...this.selectorLabels, ...this.identityLabels },
         annotations: props.podAnnotations ? { ...props.podAnnotations } : undefined,
       },
-      serviceAccount: props.serviceAccount,
+      serviceAccount: props.dedicatedServiceAccount
+        ? new kplus.ServiceAccount(this, 'ServiceAccount', {
+          metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels } },
+          automountToken: false,
+        })
+        : undefined,
       automountServiceAccountToken: false, // none of these apps talks to the Kubernetes API
       securityContext: podSecurityContext(props),
       // Spread replicas over nodes when there are several; harmless with one.
@@ -84,6 +109,17 @@ export class AppDeployment extends Construct implements IExposable {
     const obj = ApiObject.of(this.deployment);
     buildPod(this, this.deployment, obj, '/spec/template/spec', props);
     obj.addJsonPatch(JsonPatch.remove(`/spec/template/metadata/labels/${CDK8S_ADDR_LABEL_POINTER}`));
-    if (this.replicas === 'autoscaled') obj.addJsonPatch(JsonPatch.remove('/spec/replicas'));
+    if (props.autoscaling) {
+      new CpuAutoscaler(this, 'Autoscaler', { ...props.autoscaling, deploymentName: this.name, namespace: this.namespace, labels: this.identityLabels });
+    }
+    const several = this.replicas === 'autoscaled' || this.replicas > 1;
+    if (props.highAvailability && several) {
+      new DisruptionBudget(this, 'DisruptionBudget', {
+        name: this.name, namespace: this.namespace, selectorLabels: this.selectorLabels, labels: this.identityLabels,
+      });
+      const spread = spreadOverNodes(this.selectorLabels);
+      obj.addJsonPatch(JsonPatch.add('/spec/template/spec/affinity', spread.affinity));
+      obj.addJsonPatch(JsonPatch.add('/spec/template/spec/topologySpreadConstraints', spread.topologySpreadConstraints));
+    }
   }
 }

@@ -15,8 +15,11 @@ export interface AppPodProps extends AppPodSpec {
   readonly identity: Omit<AppIdentity, 'instance'>;
   /** Labels a Service selects this pod by (the seed's `app`/`purpose`). */
   readonly selectorLabels: Readonly<Record<string, string>>;
-  /** @default the namespace's default account, with no token mounted */
-  readonly serviceAccount?: kplus.IServiceAccount;
+  /**
+   * Run as a ServiceAccount of its own, named like the Pod, with no token mounted.
+   * @default false (the namespace's `default` account, no token mounted)
+   */
+  readonly dedicatedServiceAccount?: boolean;
 }
 
 /**
@@ -41,7 +44,12 @@ export class AppPod extends Construct implements IExposable {
 
     this.pod = new kplus.Pod(this, 'Resource', {
       metadata: { name: this.name, namespace: this.namespace, labels: { ...this.selectorLabels, ...this.identityLabels } },
-      serviceAccount: props.serviceAccount,
+      serviceAccount: props.dedicatedServiceAccount
+        ? new kplus.ServiceAccount(this, 'ServiceAccount', {
+          metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels } },
+          automountToken: false,
+        })
+        : undefined,
       automountServiceAccountToken: false,
       securityContext: podSecurityContext(props),
     });

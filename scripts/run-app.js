@@ -17,4 +17,10 @@ esbuild.buildSync({
   target: 'node20',
   logLevel: 'warning',
 });
-require(outfile).main();
+try {
+  require(outfile).main();
+} catch (err) {
+  // Construct and validation errors are meant for people: print the message, not a stack trace.
+  console.error(`\nsynth failed: ${err && err.message ? err.message : err}\n\ndist/ was left unchanged.`);
+  process.exit(1);
+}

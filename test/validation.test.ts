@@ -8,7 +8,6 @@ import { HashGeneratorChart } from '../charts/hashgenerator';
 import { ShopChart } from '../charts/shop';
 import { local } from '../environments/local';
 import { AppChart } from '../lib/app-chart';
-import { ExposedService } from '../lib/exposed-service';
 import { FileConfigMap } from '../lib/file-config-map';
 import { HostIngress } from '../lib/host-ingress';
 import * as kplus from '../lib/kplus';

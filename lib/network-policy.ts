@@ -1,0 +1,92 @@
+import { Construct } from 'constructs';
+import { KubeNetworkPolicy, IntOrString, NetworkPolicyPeer, NetworkPolicyPort } from '../imports/k8s';
+import { ValidationError } from './errors';
+import { IExposable } from './workload';
+
+/** Who may talk to a workload, or whom it may talk to. */
+export type TrafficPeer =
+  | { readonly workload: IExposable }
+  | { readonly namespace: string; readonly podLabels: Readonly<Record<string, string>> }
+  /** Addresses outside the cluster on the given TCP ports (private ranges excluded). */
+  | { readonly internet: readonly number[] };
+
+export interface DefaultDenyProps {
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Denies every ingress and egress flow in a namespace that no other policy allows. */
+export class DefaultDenyNetworkPolicy extends Construct {
+  constructor(scope: Construct, id: string, props: DefaultDenyProps) {
+    super(scope, id);
+    new KubeNetworkPolicy(this, 'Resource', {
+      metadata: { name: 'default-deny', namespace: props.namespace, labels: { ...props.labels } },
+      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+    });
+  }
+}
+
+export interface WorkloadNetworkPolicyProps {
+  /** The workload whose pods the policy selects (by exactly one label, as Polaris requires). */
+  readonly target: IExposable;
+  /** @default nobody */
+  readonly allowFrom?: readonly TrafficPeer[];
+  /** @default nowhere but DNS */
+  readonly allowTo?: readonly TrafficPeer[];
+}
+
+const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'];
+
+/**
+ * The flows one workload needs: ingress from the given peers to the ports it declares, egress to the given peers'
+ * declared ports, and DNS to kube-system. Used with DefaultDenyNetworkPolicy.
+ */
+export class WorkloadNetworkPolicy extends Construct {
+  constructor(scope: Construct, id: string, props: WorkloadNetworkPolicyProps) {
+    super(scope, id);
+    const t = props.target;
+    const [key, value] = Object.entries(t.selectorLabels).find(([k]) => k === 'app') ?? Object.entries(t.selectorLabels)[0];
+    const ownPorts: NetworkPolicyPort[] = t.ports.map((p) => ({ protocol: 'TCP', port: IntOrString.fromNumber(p.number) }));
+    const ingress = (props.allowFrom ?? []).map((peer) => {
+      if (ownPorts.length === 0) throw ValidationError.of(this, 'allowFrom', describePeer(peer), `${t.name} declares no port to receive traffic on`);
+      return { from: [this.peer(peer, t.namespace)], ports: ownPorts };
+    });
+    const egress = [
+      {
+        // DNS: the cluster resolver in kube-system, over UDP and TCP.
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+        ports: [{ protocol: 'UDP', port: IntOrString.fromNumber(53) }, { protocol: 'TCP', port: IntOrString.fromNumber(53) }],
+      },
+      ...(props.allowTo ?? []).map((peer) => ({ to: [this.peer(peer, t.namespace)], ports: this.peerPorts(peer) })),
+    ];
+    new KubeNetworkPolicy(this, 'Resource', {
+      metadata: { name: t.name, namespace: t.namespace, labels: { ...t.identityLabels } },
+      spec: { podSelector: { matchLabels: { [key]: value } }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
+    });
+  }
+
+  private peer(peer: TrafficPeer, ownNamespace: string): NetworkPolicyPeer {
+    if ('workload' in peer) {
+      const w = peer.workload;
+      return {
+        podSelector: { matchLabels: { ...w.selectorLabels } },
+        ...(w.namespace !== ownNamespace ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': w.namespace } } } : {}),
+      };
+    }
+    if ('internet' in peer) return { ipBlock: { cidr: '0.0.0.0/0', except: PRIVATE_RANGES } };
+    return {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': peer.namespace } },
+      podSelector: { matchLabels: { ...peer.podLabels } },
+    };
+  }
+
+  private peerPorts(peer: TrafficPeer): NetworkPolicyPort[] {
+    const ports = 'workload' in peer ? peer.workload.ports.map((p) => p.number) : 'internet' in peer ? peer.internet : [];
+    if (ports.length === 0) throw ValidationError.of(this, 'allowTo', describePeer(peer), 'has no port to connect to');
+    return ports.map((port) => ({ protocol: 'TCP', port: IntOrString.fromNumber(port) }));
+  }
+}
+
+function describePeer(peer: TrafficPeer): string {
+  return 'workload' in peer ? peer.workload.node.path : 'internet' in peer ? `internet:${peer.internet.join(',')}` : `${peer.namespace}/${JSON.stringify(peer.podLabels)}`;
+}
