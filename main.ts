@@ -6,8 +6,8 @@ import { ShopChart } from './charts/shop';
 import { ENVIRONMENTS, ENVIRONMENT_KEYS, EnvironmentConfig } from './environments';
 import { projectRoot } from './lib/project-root';
 import * as v from './lib/validation';
-import { SchemaValidator, formatViolations } from './lib/schema-validation';
-import { assertNoPlaintextSecrets, readManifests, replaceFolder } from './lib/synth-output';
+import { SchemaValidator, formatViolations, writeValidationStamp } from './lib/schema-validation';
+import { assertNoPlaintextSecrets, replaceFolder } from './lib/synth-output';
 
 /** Builds one environment's charts into an App writing to `outdir`. */
 export function buildApp(env: EnvironmentConfig, outdir: string): App {
@@ -40,17 +40,23 @@ export function main(): void {
   // Where the promoted folders go; tests point it elsewhere.
   const targetRoot = path.resolve(process.env.SYNTH_TARGET_ROOT ?? projectRoot());
   const envs = selectEnvironments();
-  for (const env of envs) buildApp(env, path.join(staging, env.name)).synth();
-  const validator = new SchemaValidator(path.join(projectRoot(), 'schemas'));
+  const validator = new SchemaValidator(path.join(projectRoot(), 'schemas'), path.join(projectRoot(), '.cache', 'schema-validators'));
+  const files: string[] = [];
   for (const env of envs) {
-    const root = env.outputRoot ?? 'dist';
     const dir = path.join(staging, env.name);
-    if (root === 'dist') assertNoPlaintextSecrets(dir, `dist/${env.name}/`);
-    const violations = validator.validate(readManifests(dir));
+    const app = buildApp(env, dir);
+    app.synth();
+    // Validate what was just written, from memory (parsing the YAML back would cost more than validating).
+    const manifests = app.charts.map((c) => ({ file: path.join(dir, `${c.node.id}.k8s.yaml`), objects: c.toJson() }));
+    files.push(...manifests.map((m) => m.file));
+    const objects = manifests.flatMap((m) => m.objects.map((object) => ({ file: m.file, object })));
+    if ((env.outputRoot ?? 'dist') === 'dist') assertNoPlaintextSecrets(objects, `dist/${env.name}/`);
+    const violations = validator.validate(objects);
     if (violations.length > 0) {
       throw new Error(`${violations.length} schema violation(s) in environment "${env.name}":\n${formatViolations(violations)}`);
     }
   }
+  writeValidationStamp(staging, files, validator);
   for (const env of envs) {
     const root = env.outputRoot ?? 'dist';
     replaceFolder(path.join(staging, env.name), path.join(targetRoot, root, env.name));

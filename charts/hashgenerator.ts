@@ -1,12 +1,16 @@
 import { Construct } from 'constructs';
 import { AppChart } from '../lib/app-chart';
 import { AppDeployment } from '../lib/app-deployment';
+import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
 import { imageVersion } from '../lib/labels';
+import { DefaultDenyNetworkPolicy, WorkloadNetworkPolicy } from '../lib/network-policy';
+import { PlatformConfig } from '../lib/platform';
 import { AppContainerSpec } from '../lib/pod-template';
 import { IMAGE_ROOT, RESTRICTED } from '../lib/security';
 import * as v from '../lib/validation';
 
 export interface HashGeneratorConfig {
+  /** Namespace; one other than `default` is created (and labelled for Pod Security) by the chart. */
   readonly namespace: string;
   /** Pinned image (seed: `jakousa/dwk-app1:<commit sha>`). */
   readonly image: string;
@@ -17,33 +21,46 @@ export interface HashGeneratorConfig {
    * @default 'image'
    */
   readonly runAs?: 'image' | 'restricted';
+  /**
+   * Pod Security Admission level for the namespace (not for `default`).
+   * @default none
+   */
+  readonly podSecurity?: PodSecurityLevel;
 }
 
 const APP = 'hashgenerator';
+const NO_PROBE_REASON = 'hashgenerator listens on no port and has no health signal; its one failure is exiting, which restarts the container';
 
 /** hashgenerator (DevOps with Kubernetes, part 1): prints a random hash every 5 s. Serves nothing. */
 export class HashGeneratorChart extends AppChart {
-  constructor(scope: Construct, id: string, config: HashGeneratorConfig) {
+  constructor(scope: Construct, id: string, config: HashGeneratorConfig, platform: PlatformConfig = {}) {
     super(scope, id, { partOf: APP });
-    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'runAs']);
+    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'runAs', 'podSecurity']);
+    if (config.namespace !== 'default') {
+      new AppNamespace(this, 'Namespace', { name: config.namespace, podSecurity: config.podSecurity });
+    }
     const restricted = config.runAs === 'restricted';
     const run: Pick<AppContainerSpec, 'command' | 'workingDir' | 'security' | 'writablePaths'> = restricted
       ? { command: ['node', 'index.js'], workingDir: '/usr/src/app', security: RESTRICTED, writablePaths: ['/tmp'] }
       : { security: IMAGE_ROOT };
 
-    new AppDeployment(this, 'HashGenerator', {
+    const worker = new AppDeployment(this, 'HashGenerator', {
       name: `${APP}-dep`,
       namespace: config.namespace,
       identity: { name: APP, component: 'worker', version: imageVersion(config.image) },
       selectorLabels: { app: APP },
       replicas: config.replicas,
+      dedicatedServiceAccount: platform.dedicatedServiceAccounts,
+      highAvailability: platform.highAvailability,
+      // No probes, on purpose (see NO_PROBE_REASON): an exec probe could only re-check that the process exists.
+      annotations: {
+        'ignore-check.kube-linter.io/no-liveness-probe': NO_PROBE_REASON,
+        'ignore-check.kube-linter.io/no-readiness-probe': NO_PROBE_REASON,
+      },
       containers: [{
         name: APP,
         image: config.image,
         ...run,
-        // No probes, on purpose: it listens on no port and has no health signal. Its one failure mode is the
-        // process exiting, which ends the container and makes the kubelet restart it; an exec probe could only
-        // re-check that the process exists.
         resources: {
           cpu: { request: '5m', limit: '100m' },
           memory: { request: '32Mi', limit: '96Mi' },
@@ -51,5 +68,11 @@ export class HashGeneratorChart extends AppChart {
         },
       }],
     });
+
+    if (platform.networkPolicies) {
+      new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: config.namespace, labels: {} });
+      // It talks to nobody and nobody talks to it: DNS egress only.
+      new WorkloadNetworkPolicy(this, 'Network', { target: worker });
+    }
   }
 }

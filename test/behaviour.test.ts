@@ -1,8 +1,8 @@
-import { ENVIRONMENTS } from '../environments';
+import { selectEnvironments } from '../main';
 import { local } from '../environments/local';
 import { K8sObject, allObjects, matches, podTemplates } from './support';
 
-describe.each(ENVIRONMENTS.map((e) => [e.name, e] as const))('environment %s', (_name, env) => {
+describe.each(selectEnvironments('').map((e) => [e.name, e] as const))('environment %s', (_name, env) => {
   const objects = allObjects(env);
   const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
   const ns = (o: K8sObject) => o.metadata.namespace ?? 'default';
