@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { AppChart } from '../lib/app-chart';
 import { AppPod } from '../lib/app-pod';
+import { AppSecret, SecretSource } from '../lib/app-secret';
 import { ExposedService } from '../lib/exposed-service';
 import { FileConfigMap } from '../lib/file-config-map';
 import { HostIngress } from '../lib/host-ingress';
@@ -41,6 +42,11 @@ export interface GoOkConfig {
   };
   /** nginx image for the TLS proxy sidecar. */
   readonly tlsProxyImage: string;
+  /**
+   * Where the sidecar's `tls-certs` Secret (`cert.pem`, `key.pem`) comes from: a committed sealed file
+   * (`secrets/<environment>/tls-certs.yaml`), or git-ignored local files for a `dist-local` environment.
+   */
+  readonly tlsSecret: SecretSource;
 }
 
 /** The Secret with the sidecar's `cert.pem` and `key.pem` (see the secrets workflow in the README). */
@@ -65,7 +71,7 @@ const NGINX_RESOURCES: Resources = {
 export class GoOkChart extends AppChart {
   constructor(scope: Construct, id: string, config: GoOkConfig) {
     super(scope, id, { partOf: APP });
-    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'serviceType', 'ingress', 'declaredPod', 'tlsProxyImage']);
+    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'serviceType', 'ingress', 'declaredPod', 'tlsProxyImage', 'tlsSecret']);
     v.knownKeys(this, 'config.ingress', config.ingress, ['host', 'className', 'tlsSecretName']);
     v.knownKeys(this, 'config.declaredPod', config.declaredPod, ['nodePorts']);
     const namespace = config.namespace;
@@ -98,6 +104,13 @@ export class GoOkChart extends AppChart {
       baseDir: projectRoot(),
       labels: identityLabels({ name: APP, instance: 'nginx-proxy-conf', component: 'tls-proxy' }),
     });
+    const tlsSecret = new AppSecret(this, 'TlsSecret', {
+      name: TLS_SECRET_NAME,
+      namespace,
+      source: config.tlsSecret,
+      requiredKeys: ['cert.pem', 'key.pem'],
+      labels: identityLabels({ name: APP, instance: TLS_SECRET_NAME, component: 'tls-proxy' }),
+    });
     const pod = new AppPod(this, 'GoOkPod', {
       name: `${APP}-pod`,
       namespace,
@@ -121,7 +134,7 @@ export class GoOkChart extends AppChart {
         tlsProxySidecar(this, {
           image: config.tlsProxyImage,
           config: proxyConf,
-          tlsSecretName: TLS_SECRET_NAME,
+          tlsSecretName: tlsSecret.name,
           port: 443,
           resources: NGINX_RESOURCES,
           security: RESTRICTED,

@@ -3,6 +3,8 @@ import { Construct } from 'constructs';
 import { AppChart } from '../lib/app-chart';
 import { AutoscalingSpec } from '../lib/autoscaler';
 import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
+import { ValidationError } from '../lib/errors';
+import { HostIngress } from '../lib/host-ingress';
 import * as kplus from '../lib/kplus';
 import { DefaultDenyNetworkPolicy, TrafficPeer, WorkloadNetworkPolicy } from '../lib/network-policy';
 import { NodeAppSource, nodeAppPod } from '../lib/node-app-source';
@@ -19,8 +21,21 @@ export interface ShopConfig {
   readonly namespace: string;
   /** Where each container gets its code. */
   readonly codeSource: NodeAppSource;
-  /** Type of the api-gateway Service (upstream: LoadBalancer). */
+  /** Type of the api-gateway Service (upstream: LoadBalancer; ClusterIP behind `gatewayIngress`). */
   readonly gatewayServiceType: kplus.ServiceType;
+  /**
+   * Route a host to api-gateway through the Ingress controller.
+   * @default no Ingress
+   */
+  readonly gatewayIngress?: {
+    readonly host: string;
+    readonly className: string;
+    /**
+     * A `kubernetes.io/tls` Secret in the shop namespace for the host.
+     * @default no TLS
+     */
+    readonly tlsSecretName?: string;
+  };
   /**
    * Scale api-gateway with a HorizontalPodAutoscaler instead of `replicas['api-gateway']`.
    * @default fixed replicas
@@ -51,7 +66,7 @@ const SINGLE_REPLICA_SUPPRESSIONS = (reason: string): Record<string, string> => 
 export class ShopChart extends AppChart {
   constructor(scope: Construct, id: string, config: ShopConfig, platform: PlatformConfig = {}) {
     super(scope, id, { partOf: SHOP });
-    v.knownKeys(this, 'config', config, ['namespace', 'codeSource', 'gatewayServiceType', 'gatewayAutoscaling', 'replicas', 'podSecurity']);
+    v.knownKeys(this, 'config', config, ['namespace', 'codeSource', 'gatewayServiceType', 'gatewayIngress', 'gatewayAutoscaling', 'replicas', 'podSecurity']);
     v.knownKeys(this, 'config.replicas', config.replicas, [...SERVICE_NAMES]);
     const ns = new AppNamespace(this, 'Namespace', { name: config.namespace, podSecurity: config.podSecurity });
 
@@ -104,12 +119,27 @@ export class ShopChart extends AppChart {
     const gateway = service('api-gateway', 3000, 'api-gateway', [payment, order],
       { serviceType: config.gatewayServiceType, autoscaling: config.gatewayAutoscaling });
 
+    if (config.gatewayIngress) {
+      v.knownKeys(this, 'config.gatewayIngress', config.gatewayIngress, ['host', 'className', 'tlsSecretName']);
+      new HostIngress(this, 'GatewayIngress', {
+        name: gateway.name,
+        ...config.gatewayIngress,
+        backend: gateway.service,
+        labels: gateway.workload.identityLabels,
+      });
+    }
+
     if (platform.networkPolicies) {
+      if (config.gatewayServiceType !== kplus.ServiceType.CLUSTER_IP && !config.gatewayIngress) {
+        throw ValidationError.of(this, 'config.gatewayServiceType', config.gatewayServiceType,
+          'must be ClusterIP with a gatewayIngress when NetworkPolicies are on: they admit the Ingress controller, not outside clients');
+      }
       const ctl = platform.networkPolicies.ingressController;
       new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: ns.name, labels: {} });
       for (const [svc, flow] of flows) {
         const callers = [...flows].filter(([, f]) => f.calls.includes(svc)).map(([caller]): TrafficPeer => ({ workload: caller.workload }));
-        // The gateway is the shop's front door: the Ingress controller (and a LoadBalancer's node traffic) reach it.
+        // The gateway is the shop's front door, reached through the Ingress controller. (A LoadBalancer Service
+        // brings client traffic from outside the cluster, which this policy would drop: use gatewayIngress.)
         const front: TrafficPeer[] = svc === gateway ? [{ namespace: ctl.namespace, podLabels: ctl.podLabels }] : [];
         new WorkloadNetworkPolicy(this, `${svc.name}-network`, {
           target: svc.workload,

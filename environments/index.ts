@@ -1,8 +1,10 @@
 import { EnvironmentConfig } from './environment';
 import { local } from './local';
+import { localPlain } from './local-plain';
 
 export type { EnvironmentConfig } from './environment';
 export { ENVIRONMENT_KEYS } from './environment';
 
-/** Every environment main.ts synthesizes, by name. */
-export const ENVIRONMENTS: readonly EnvironmentConfig[] = [local];
+/** Every environment main.ts knows, by name (`cdk8s synth` builds those with `synthByDefault`). */
+export const ENVIRONMENTS: readonly EnvironmentConfig[] = [local, localPlain];
+

@@ -21,6 +21,8 @@ export const local: EnvironmentConfig = {
     ingress: { host: 'local.imti.cloud', className: 'nginx' },
     declaredPod: { nodePorts: { http: 31000, https: 31443 } },
     tlsProxyImage: 'nginx:1.28.0-alpine',
+    // secrets/local/tls-certs.yaml, sealed with sealing/local.pem (see "Secrets" in the README).
+    tlsSecret: { kind: 'sealed', environment: 'local' },
   },
   hashgenerator: {
     namespace: 'default',
