@@ -4,6 +4,7 @@ import { GoOkChart } from './charts/go-ok';
 import { HashGeneratorChart } from './charts/hashgenerator';
 import { ShopChart } from './charts/shop';
 import { ENVIRONMENTS, ENVIRONMENT_KEYS, EnvironmentConfig } from './environments';
+import { PLATFORM_KEYS } from './lib/platform';
 import { projectRoot } from './lib/project-root';
 import * as v from './lib/validation';
 import { SchemaValidator, formatViolations, writeValidationStamp } from './lib/schema-validation';
@@ -14,9 +15,11 @@ export function buildApp(env: EnvironmentConfig, outdir: string): App {
   const app = new App({ outdir, outputFileExtension: '.k8s.yaml' });
   v.knownKeys(app, `environment "${env.name}"`, env, ENVIRONMENT_KEYS);
   v.dnsLabel(app, 'environment name', env.name);
-  new GoOkChart(app, 'go-ok', env.goOk);
-  new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator);
-  new ShopChart(app, 'shop', env.shop);
+  const platform = env.platform ?? {};
+  v.knownKeys(app, `environment "${env.name}".platform`, platform, PLATFORM_KEYS);
+  new GoOkChart(app, 'go-ok', env.goOk, platform);
+  new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator, platform);
+  new ShopChart(app, 'shop', env.shop, platform);
   return app;
 }
 

@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import { AppChart } from '../lib/app-chart';
+import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
 import { AppPod } from '../lib/app-pod';
 import { AppSecret, SecretSource } from '../lib/app-secret';
 import { ExposedService } from '../lib/exposed-service';
@@ -7,6 +8,8 @@ import { FileConfigMap } from '../lib/file-config-map';
 import { HostIngress } from '../lib/host-ingress';
 import * as kplus from '../lib/kplus';
 import { identityLabels, imageVersion } from '../lib/labels';
+import { DefaultDenyNetworkPolicy, WorkloadNetworkPolicy } from '../lib/network-policy';
+import { PlatformConfig } from '../lib/platform';
 import * as probes from '../lib/probes';
 import { projectRoot } from '../lib/project-root';
 import { Resources } from '../lib/quantity';
@@ -47,6 +50,11 @@ export interface GoOkConfig {
    * (`secrets/<environment>/tls-certs.yaml`), or git-ignored local files for a `dist-local` environment.
    */
   readonly tlsSecret: SecretSource;
+  /**
+   * Pod Security Admission level for the namespace (a namespace other than `default` is created by the chart).
+   * @default none
+   */
+  readonly podSecurity?: PodSecurityLevel;
 }
 
 /** The Secret with the sidecar's `cert.pem` and `key.pem` (see the secrets workflow in the README). */
@@ -69,12 +77,15 @@ const NGINX_RESOURCES: Resources = {
  * of pod.yml with an nginx TLS proxy, and an Ingress for the host.
  */
 export class GoOkChart extends AppChart {
-  constructor(scope: Construct, id: string, config: GoOkConfig) {
+  constructor(scope: Construct, id: string, config: GoOkConfig, platform: PlatformConfig = {}) {
     super(scope, id, { partOf: APP });
-    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'serviceType', 'ingress', 'declaredPod', 'tlsProxyImage', 'tlsSecret']);
+    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'serviceType', 'ingress', 'declaredPod', 'tlsProxyImage', 'tlsSecret', 'podSecurity']);
     v.knownKeys(this, 'config.ingress', config.ingress, ['host', 'className', 'tlsSecretName']);
     v.knownKeys(this, 'config.declaredPod', config.declaredPod, ['nodePorts']);
     const namespace = config.namespace;
+    // `default` exists in every cluster and is not ours to label.
+    if (namespace !== 'default') new AppNamespace(this, 'Namespace', { name: namespace, podSecurity: config.podSecurity });
+    const workloadPlatform = { dedicatedServiceAccount: platform.dedicatedServiceAccounts, highAvailability: platform.highAvailability };
 
     // `kubectl create deployment go-ok` + `kubectl expose deployments go-ok --port 8080 --type NodePort`.
     const goOk = new WebService(this, 'GoOk', {
@@ -83,6 +94,7 @@ export class GoOkChart extends AppChart {
       identity: { name: APP, component: 'server', version: imageVersion(config.image) },
       replicas: config.replicas,
       serviceType: config.serviceType,
+      ...workloadPlatform,
       containers: [{
         name: APP,
         image: config.image,
@@ -104,11 +116,15 @@ export class GoOkChart extends AppChart {
       baseDir: projectRoot(),
       labels: identityLabels({ name: APP, instance: 'nginx-proxy-conf', component: 'tls-proxy' }),
     });
+    // When the Ingress terminates TLS with the same Secret, it must be of type kubernetes.io/tls, which requires
+    // tls.crt and tls.key (extra keys are allowed, so the sidecar keeps its cert.pem and key.pem).
+    const ingressUsesIt = config.ingress.tlsSecretName === TLS_SECRET_NAME;
     const tlsSecret = new AppSecret(this, 'TlsSecret', {
       name: TLS_SECRET_NAME,
       namespace,
       source: config.tlsSecret,
-      requiredKeys: ['cert.pem', 'key.pem'],
+      type: ingressUsesIt ? 'kubernetes.io/tls' : undefined,
+      requiredKeys: ingressUsesIt ? ['cert.pem', 'key.pem', 'tls.crt', 'tls.key'] : ['cert.pem', 'key.pem'],
       labels: identityLabels({ name: APP, instance: TLS_SECRET_NAME, component: 'tls-proxy' }),
     });
     const pod = new AppPod(this, 'GoOkPod', {
@@ -116,9 +132,14 @@ export class GoOkChart extends AppChart {
       namespace,
       identity: { name: APP, component: 'server', version: imageVersion(config.image) },
       selectorLabels: { app: 'go-ok-app', purpose: 'example' },
+      dedicatedServiceAccount: platform.dedicatedServiceAccounts,
       // PORT=80 as in pod.yml. Binding 80 (and nginx's 443) without root or NET_BIND_SERVICE: this namespaced,
       // safe sysctl lowers the privileged-port floor for this pod's network namespace only.
       sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0' },
+      annotations: {
+        'ignore-check.kube-linter.io/unsafe-sysctls': 'net.ipv4.ip_unprivileged_port_start is namespaced and in the Kubernetes safe set '
+          + 'since 1.22 (allowed by Pod Security "restricted"); kube-linter\'s list predates it',
+      },
       containers: [
         {
           name: APP,
@@ -163,5 +184,13 @@ export class GoOkChart extends AppChart {
       tlsSecretName: config.ingress.tlsSecretName,
       labels: goOk.workload.identityLabels,
     });
+
+    if (platform.networkPolicies) {
+      const controller = { ...platform.networkPolicies.ingressController };
+      new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace, labels: {} });
+      new WorkloadNetworkPolicy(this, 'GoOkNetwork', { target: goOk.workload, allowFrom: [controller] });
+      // Only the TLS port: plain HTTP to the app behind the proxy stays inside the pod.
+      new WorkloadNetworkPolicy(this, 'GoOkPodNetwork', { target: pod, allowFrom: [controller], ingressPorts: ['https'] });
+    }
   }
 }

@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { AppChart } from '../lib/app-chart';
 import { AutoscalingSpec } from '../lib/autoscaler';
 import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
+import { AppSecret, SecretSource } from '../lib/app-secret';
 import { ValidationError } from '../lib/errors';
 import { HostIngress } from '../lib/host-ingress';
 import * as kplus from '../lib/kplus';
@@ -31,10 +32,11 @@ export interface ShopConfig {
     readonly host: string;
     readonly className: string;
     /**
-     * A `kubernetes.io/tls` Secret in the shop namespace for the host.
+     * The host's certificate: a `kubernetes.io/tls` Secret named `<gateway>-tls` (keys tls.crt, tls.key) from
+     * this source.
      * @default no TLS
      */
-    readonly tlsSecretName?: string;
+    readonly tlsSecret?: SecretSource;
   };
   /**
    * Scale api-gateway with a HorizontalPodAutoscaler instead of `replicas['api-gateway']`.
@@ -120,10 +122,21 @@ export class ShopChart extends AppChart {
       { serviceType: config.gatewayServiceType, autoscaling: config.gatewayAutoscaling });
 
     if (config.gatewayIngress) {
-      v.knownKeys(this, 'config.gatewayIngress', config.gatewayIngress, ['host', 'className', 'tlsSecretName']);
+      const ing = config.gatewayIngress;
+      v.knownKeys(this, 'config.gatewayIngress', ing, ['host', 'className', 'tlsSecret']);
+      const tls = ing.tlsSecret && new AppSecret(this, 'GatewayTls', {
+        name: `${gateway.name}-tls`,
+        namespace: ns.name,
+        source: ing.tlsSecret,
+        type: 'kubernetes.io/tls',
+        requiredKeys: ['tls.crt', 'tls.key'],
+        labels: gateway.workload.identityLabels,
+      });
       new HostIngress(this, 'GatewayIngress', {
         name: gateway.name,
-        ...config.gatewayIngress,
+        host: ing.host,
+        className: ing.className,
+        tlsSecretName: tls ? tls.name : undefined,
         backend: gateway.service,
         labels: gateway.workload.identityLabels,
       });

@@ -1,6 +1,7 @@
 import { GoOkConfig } from '../charts/go-ok';
 import { HashGeneratorConfig } from '../charts/hashgenerator';
 import { ShopConfig } from '../charts/shop';
+import { PlatformConfig } from '../lib/platform';
 
 /**
  * Everything that differs between environments. main.ts synthesizes each into `dist/<name>/`; a new
@@ -21,10 +22,15 @@ export interface EnvironmentConfig {
    * @default true
    */
   readonly synthByDefault?: boolean;
+  /**
+   * What the cluster offers and demands: ServiceAccounts, high availability, NetworkPolicies.
+   * @default none of them (a tutorial cluster)
+   */
+  readonly platform?: PlatformConfig;
   readonly goOk: GoOkConfig;
   readonly hashgenerator: HashGeneratorConfig;
   readonly shop: ShopConfig;
 }
 
 /** Every field of EnvironmentConfig: anything else in a config is a typo, and an error (see main.ts). */
-export const ENVIRONMENT_KEYS: readonly (keyof EnvironmentConfig)[] = ['name', 'outputRoot', 'synthByDefault', 'goOk', 'hashgenerator', 'shop'];
+export const ENVIRONMENT_KEYS: readonly (keyof EnvironmentConfig)[] = ['name', 'outputRoot', 'synthByDefault', 'platform', 'goOk', 'hashgenerator', 'shop'];

@@ -110,6 +110,8 @@ export class AppDeployment extends Construct implements IExposable {
     buildPod(this, this.deployment, obj, '/spec/template/spec', props);
     obj.addJsonPatch(JsonPatch.remove(`/spec/template/metadata/labels/${CDK8S_ADDR_LABEL_POINTER}`));
     if (props.autoscaling) {
+      // cdk8s-plus writes `replicas: 1` when none is given; with an HPA every apply would reset the count.
+      obj.addJsonPatch(JsonPatch.remove('/spec/replicas'));
       new CpuAutoscaler(this, 'Autoscaler', { ...props.autoscaling, deploymentName: this.name, namespace: this.namespace, labels: this.identityLabels });
     }
     const several = this.replicas === 'autoscaled' || this.replicas > 1;

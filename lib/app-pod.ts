@@ -13,6 +13,11 @@ export interface AppPodProps extends AppPodSpec {
   readonly namespace: string;
   /** Recommended-label identity; `instance` is set to `name`. */
   readonly identity: Omit<AppIdentity, 'instance'>;
+  /**
+   * Annotations on the Pod, e.g. linter suppressions with their reason.
+   * @default none
+   */
+  readonly annotations?: Readonly<Record<string, string>>;
   /** Labels a Service selects this pod by (the seed's `app`/`purpose`). */
   readonly selectorLabels: Readonly<Record<string, string>>;
   /**
@@ -43,7 +48,12 @@ export class AppPod extends Construct implements IExposable {
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
 
     this.pod = new kplus.Pod(this, 'Resource', {
-      metadata: { name: this.name, namespace: this.namespace, labels: { ...this.selectorLabels, ...this.identityLabels } },
+      metadata: {
+        name: this.name,
+        namespace: this.namespace,
+        labels: { ...this.selectorLabels, ...this.identityLabels },
+        annotations: props.annotations ? { ...props.annotations } : undefined,
+      },
       serviceAccount: props.dedicatedServiceAccount
         ? new kplus.ServiceAccount(this, 'ServiceAccount', {
           metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels } },

@@ -31,6 +31,11 @@ export interface WorkloadNetworkPolicyProps {
   readonly target: IExposable;
   /** @default nobody */
   readonly allowFrom?: readonly TrafficPeer[];
+  /**
+   * Names of the target's ports that `allowFrom` may reach.
+   * @default every port the target declares
+   */
+  readonly ingressPorts?: readonly string[];
   /** @default nowhere but DNS */
   readonly allowTo?: readonly TrafficPeer[];
 }
@@ -46,7 +51,14 @@ export class WorkloadNetworkPolicy extends Construct {
     super(scope, id);
     const t = props.target;
     const [key, value] = Object.entries(t.selectorLabels).find(([k]) => k === 'app') ?? Object.entries(t.selectorLabels)[0];
-    const ownPorts: NetworkPolicyPort[] = t.ports.map((p) => ({ protocol: 'TCP', port: IntOrString.fromNumber(p.number) }));
+    for (const name of props.ingressPorts ?? []) {
+      if (!t.ports.some((p) => p.name === name)) {
+        throw ValidationError.of(this, 'ingressPorts', name, `must name a port declared by ${t.node.path}: ${t.ports.map((p) => p.name).join(', ')}`);
+      }
+    }
+    const ownPorts: NetworkPolicyPort[] = t.ports
+      .filter((p) => !props.ingressPorts || props.ingressPorts.includes(p.name))
+      .map((p) => ({ protocol: 'TCP', port: IntOrString.fromNumber(p.number) }));
     const ingress = (props.allowFrom ?? []).map((peer) => {
       if (ownPorts.length === 0) throw ValidationError.of(this, 'allowFrom', describePeer(peer), `${t.name} declares no port to receive traffic on`);
       return { from: [this.peer(peer, t.namespace)], ports: ownPorts };

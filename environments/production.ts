@@ -1,0 +1,51 @@
+import * as kplus from '../lib/kplus';
+import { EnvironmentConfig } from './environment';
+import { SHOP_UPSTREAM } from './local';
+
+/**
+ * What a careful platform team signs off (../README.md, "Production"): every namespace enforces Pod Security
+ * "restricted", every workload has its own ServiceAccount, stateless services run at least two replicas with a
+ * PodDisruptionBudget and are spread over nodes, NetworkPolicies deny everything the systems do not need, nothing
+ * is a NodePort, and traffic enters through the nginx Ingress controller with TLS.
+ */
+export const production: EnvironmentConfig = {
+  name: 'production',
+  platform: {
+    dedicatedServiceAccounts: true,
+    highAvailability: true,
+    networkPolicies: {
+      // ingress-nginx as its Helm chart and manifests install it.
+      ingressController: { namespace: 'ingress-nginx', podLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+    },
+  },
+  goOk: {
+    namespace: 'go-ok',
+    podSecurity: 'restricted',
+    image: 'cjimti/go-ok:v1',
+    replicas: 2,
+    serviceType: kplus.ServiceType.CLUSTER_IP,
+    ingress: { host: 'go-ok.imti.cloud', className: 'nginx', tlsSecretName: 'tls-certs' },
+    declaredPod: {},
+    tlsProxyImage: 'nginx:1.28.0-alpine',
+    // secrets/production/tls-certs.yaml, sealed with sealing/production.pem.
+    tlsSecret: { kind: 'sealed', environment: 'production' },
+  },
+  hashgenerator: {
+    namespace: 'hashgenerator',
+    podSecurity: 'restricted',
+    image: 'jakousa/dwk-app1:78031863af07c4c4cc3c96d07af68e8ce6e3afba',
+    replicas: 1,
+    runAs: 'restricted',
+  },
+  shop: {
+    namespace: 'shop',
+    podSecurity: 'restricted',
+    // The upstream code at the same pinned commit, fetched by a non-root init container (no apk, no root).
+    codeSource: { kind: 'fetch-at-init', image: 'node:6-alpine', ...SHOP_UPSTREAM },
+    gatewayServiceType: kplus.ServiceType.CLUSTER_IP,
+    gatewayIngress: { host: 'shop.imti.cloud', className: 'nginx', tlsSecret: { kind: 'sealed', environment: 'production' } },
+    gatewayAutoscaling: { minReplicas: 2, maxReplicas: 6, cpuUtilization: 75 },
+    // api-gateway's count comes from its autoscaler; db must stay at 1 (in-memory data).
+    replicas: { 'api-gateway': 2, 'order-service': 2, 'payment-service': 2, 'db': 1 },
+  },
+};
