@@ -187,7 +187,7 @@ export class GoOkChart extends AppChart {
 
     if (platform.networkPolicies) {
       const controller = { ...platform.networkPolicies.ingressController };
-      new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace, labels: {} });
+      new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace, system: APP });
       new WorkloadNetworkPolicy(this, 'GoOkNetwork', { target: goOk.workload, allowFrom: [controller] });
       // Only the TLS port: plain HTTP to the app behind the proxy stays inside the pod.
       new WorkloadNetworkPolicy(this, 'GoOkPodNetwork', { target: pod, allowFrom: [controller], ingressPorts: ['https'] });

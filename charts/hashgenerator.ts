@@ -70,7 +70,7 @@ export class HashGeneratorChart extends AppChart {
     });
 
     if (platform.networkPolicies) {
-      new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: config.namespace, labels: {} });
+      new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: config.namespace, system: APP });
       // It talks to nobody and nobody talks to it: DNS egress only.
       new WorkloadNetworkPolicy(this, 'Network', { target: worker });
     }

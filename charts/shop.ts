@@ -148,7 +148,7 @@ export class ShopChart extends AppChart {
           'must be ClusterIP with a gatewayIngress when NetworkPolicies are on: they admit the Ingress controller, not outside clients');
       }
       const ctl = platform.networkPolicies.ingressController;
-      new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: ns.name, labels: {} });
+      new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: ns.name, system: SHOP });
       for (const [svc, flow] of flows) {
         const callers = [...flows].filter(([, f]) => f.calls.includes(svc)).map(([caller]): TrafficPeer => ({ workload: caller.workload }));
         // The gateway is the shop's front door, reached through the Ingress controller. (A LoadBalancer Service

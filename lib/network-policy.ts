@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { KubeNetworkPolicy, IntOrString, NetworkPolicyPeer, NetworkPolicyPort } from '../imports/k8s';
 import { ValidationError } from './errors';
+import { identityLabels } from './labels';
 import { IExposable } from './workload';
 
 /** Who may talk to a workload, or whom it may talk to. */
@@ -12,7 +13,8 @@ export type TrafficPeer =
 
 export interface DefaultDenyProps {
   readonly namespace: string;
-  readonly labels: Readonly<Record<string, string>>;
+  /** The system the namespace belongs to (`app.kubernetes.io/name` of the policy). */
+  readonly system: string;
 }
 
 /** Denies every ingress and egress flow in a namespace that no other policy allows. */
@@ -20,7 +22,11 @@ export class DefaultDenyNetworkPolicy extends Construct {
   constructor(scope: Construct, id: string, props: DefaultDenyProps) {
     super(scope, id);
     new KubeNetworkPolicy(this, 'Resource', {
-      metadata: { name: 'default-deny', namespace: props.namespace, labels: { ...props.labels } },
+      metadata: {
+        name: 'default-deny',
+        namespace: props.namespace,
+        labels: identityLabels({ name: props.system, instance: 'default-deny', component: 'network-policy' }),
+      },
       spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
     });
   }

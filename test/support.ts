@@ -5,7 +5,10 @@ import { buildApp } from '../main';
 import { EnvironmentConfig } from '../environments';
 
 /** A Kubernetes object as synthesized. */
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; [k: string]: any };
+export type K8sObject = {
+  apiVersion: string; kind: string; spec?: any; [k: string]: any;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+};
 
 /** Every chart of an environment, synthesized in memory: chart id -> objects. */
 export function synthEnvironment(env: EnvironmentConfig): Record<string, K8sObject[]> {
