@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the pinned Kubernetes linting toolchain into .cache/bin/:
-#   kube-score, kube-linter, kubeconform  (tools/go.mod)
-#   kubeseal                              (tools/kubeseal/go.mod, separate because its
-#                                          k8s.io/* versions conflict with the others)
+#   kube-linter, kubeconform  (tools/go.mod)
+#   kube-score                (tools/kube-score/go.mod)
+#   kubeseal                  (tools/kubeseal/go.mod)
+# Three modules because the tools need incompatible k8s.io/* versions (see tools/go.mod).
 # The versions live only in those go.mod/go.sum files. A stamp (hash of Go version +
 # go.mod/go.sum) makes re-runs a no-op until a pin changes. Needs Go >= 1.24 (`tool`
 # directives) and the Go module proxy; nothing else is downloaded.
@@ -12,7 +13,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/.cache/bin"
 stamp="$bin/.tools.stamp"
-modules=(tools tools/kubeseal)
+modules=(tools tools/kube-score tools/kubeseal)
 binaries=(kube-score kube-linter kubeconform kubeseal)
 
 force=0
@@ -40,10 +41,14 @@ for m in "${modules[@]}"; do
   echo "tools.sh: go install tool ($m/go.mod)"
   # -mod=readonly: build exactly what go.mod/go.sum pin, never rewrite them.
   # -trimpath: binaries do not embed this machine's paths.
-  (cd "$root/$m" && GOBIN="$bin" GOFLAGS="${GOFLAGS:-} -mod=readonly" go install -trimpath tool)
+  (cd "$root/$m" && GOBIN="$bin" go install -mod=readonly -trimpath tool)
 done
 for b in "${binaries[@]}"; do
   [[ -x "$bin/$b" ]] || { echo "tools.sh: $b was not installed" >&2; exit 1; }
 done
 echo "$want" >"$stamp"
-echo "tools.sh: installed ${binaries[*]} into ${bin#"$root"/} in $((SECONDS - start))s"
+echo "tools.sh: installed into ${bin#"$root"/} in $((SECONDS - start))s:"
+# The binaries report "development" as their own version; the build info says what was pinned.
+for b in "${binaries[@]}"; do
+  printf '  %-12s %s\n' "$b" "$(go version -m "$bin/$b" | awk '$1 == "mod" { print $2, $3; exit }')"
+done

@@ -1,20 +1,25 @@
 // Pinned Kubernetes linting toolchain, installed by scripts/tools.sh with
-// `go install tool`. Only a tools module: nothing imports it.
-// kubeseal lives in its own module (tools/kubeseal/): sealed-secrets v0.40.0
-// needs k8s.io/api v0.37, which dropped autoscaling/v2beta1 (used by
-// kube-score) and scheduling/v1alpha1 (used via kubectl by kube-linter).
+// `go install tool`. A tools-only module: nothing imports it.
+//
+// The four tools cannot share one module graph (MVS would give them one set
+// of k8s.io/* versions), so this module holds kube-linter and kubeconform
+// (kube-linter itself requires kubeconform v0.7.0), and two sibling modules
+// hold the others:
+//   tools/kube-score/  kube-score v1.20.0 needs k8s.io/apimachinery v0.32: with
+//                      v0.35 its MapLabels no longer satisfies labels.Labels.
+//   tools/kubeseal/    sealed-secrets v0.40.0 needs k8s.io/api v0.37, which
+//                      dropped scheduling/v1alpha1 (used via kubectl here).
 module k8s-infra/tools
 
 go 1.26
 
 // kube-linter's go.mod declares the vanity path golang.stackrox.io/kube-linter,
-// but that host is not reachable through the module proxy; the same module is
-// served under its GitHub path, so point the vanity path at it.
+// but the module proxy does not serve that path; it serves the same module
+// under its GitHub path, so point the vanity path there.
 replace golang.stackrox.io/kube-linter => github.com/stackrox/kube-linter v0.8.3
 
 tool (
 	github.com/yannh/kubeconform/cmd/kubeconform
-	github.com/zegl/kube-score/cmd/kube-score
 	golang.stackrox.io/kube-linter/cmd/kube-linter
 )
 
@@ -39,7 +44,6 @@ require (
 	github.com/containerd/platforms v0.2.1 // indirect
 	github.com/cyphar/filepath-securejoin v0.6.1 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
-	github.com/eidolon/wordwrap v0.0.0-20161011182207-e0f54129b8bb // indirect
 	github.com/emicklei/go-restful/v3 v3.13.0 // indirect
 	github.com/evanphx/json-patch v5.9.11+incompatible // indirect
 	github.com/exponent-io/jsonpath v0.0.0-20210407135951-1de76d718b3f // indirect
@@ -82,7 +86,6 @@ require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/jmoiron/sqlx v1.4.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
-	github.com/jstemmer/go-junit-report/v2 v2.1.0 // indirect
 	github.com/klauspost/compress v1.18.0 // indirect
 	github.com/lann/builder v0.0.0-20180802200727-47ae307949d0 // indirect
 	github.com/lann/ps v0.0.0-20150810152359-62de8c46ede0 // indirect
@@ -129,7 +132,6 @@ require (
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/xlab/treeprint v1.2.0 // indirect
 	github.com/yannh/kubeconform v0.7.0 // indirect
-	github.com/zegl/kube-score v1.20.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.3 // indirect
 	go.yaml.in/yaml/v3 v3.0.4 // indirect
 	golang.org/x/crypto v0.46.0 // indirect
