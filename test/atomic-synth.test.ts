@@ -1,0 +1,98 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { recoverFolder, replaceFolder } from '../lib/synth-output';
+
+// A failed synth must leave dist/ exactly as it was. Each case copies the project (as git tracks it) into a temporary
+// folder, breaks it in one way, runs the real `cdk8s synth` there and compares dist/ byte for byte.
+const root = path.join(__dirname, '..');
+
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) out[path.relative(dir, path.join(e.parentPath, e.name))] = fs.readFileSync(path.join(e.parentPath, e.name), 'utf-8');
+  }
+  return out;
+}
+
+function projectCopy(): string {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atomic-'));
+  const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf-8' }).stdout.split('\0').filter(Boolean);
+  for (const f of files) {
+    if (!fs.existsSync(path.join(root, f))) continue;
+    fs.mkdirSync(path.dirname(path.join(tmp, f)), { recursive: true });
+    fs.copyFileSync(path.join(root, f), path.join(tmp, f));
+  }
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(tmp, 'node_modules'));
+  // Compiled schema validators are keyed by content, so sharing them is safe and saves ~1 s per synth.
+  const validators = path.join(root, '.cache', 'schema-validators');
+  if (fs.existsSync(validators)) {
+    fs.mkdirSync(path.join(tmp, '.cache'));
+    fs.symlinkSync(validators, path.join(tmp, '.cache', 'schema-validators'));
+  }
+  return tmp;
+}
+
+function edit(dir: string, file: string, from: string, to: string): void {
+  const p = path.join(dir, file);
+  const text = fs.readFileSync(p, 'utf-8');
+  if (!text.includes(from)) throw new Error(`test setup: "${from}" not in ${file}`);
+  fs.writeFileSync(p, text.replace(from, to));
+}
+
+const cases: [string, (dir: string) => void, RegExp][] = [
+  ['a construct error', (d) => edit(d, 'environments/local.ts', "image: 'cjimti/go-ok:v1'", "image: 'cjimti/go-ok:latest'"),
+    /synth failed: go-ok\/GoOk\/Workload: invalid container "go-ok" image "cjimti\/go-ok:latest"/],
+  ['a schema violation', (d) => edit(d, 'charts/hashgenerator.ts', "    if (platform.networkPolicies) {",
+    // An escape-hatch patch that bypasses the typed props, as users write them.
+    "    require('cdk8s').ApiObject.of(worker.deployment).addJsonPatch(require('cdk8s').JsonPatch.replace('/spec/replicas', 'two'));\n    if (platform.networkPolicies) {"),
+    /schema violation\(s\) in environment "local":\n.*Deployment\/default\/hashgenerator-dep at \/spec\/replicas: must be integer \(Kubernetes v1.27.0\)/],
+  ['a failure in the second environment after the first synthesized', (d) => edit(d, 'environments/production.ts', "replicas: 2,\n    serviceType", "replicas: -2,\n    serviceType"),
+    /invalid replicas -2: must be a whole number >= 0/],
+  ['a crash of the program', (d) => edit(d, 'main.ts', 'const validator =', "if (process.env.CDK8S_OUTDIR) process.kill(process.pid, 'SIGKILL');\n  const validator ="), /./],
+];
+
+describe('a failed synth leaves dist/ exactly as it was', () => {
+  test.each(cases)('%s', (_name, breakIt, message) => {
+    const dir = projectCopy();
+    try {
+      const before = snapshot(path.join(dir, 'dist'));
+      // Make a successful synth visible: if the failure were not caught, this stray file would be gone.
+      fs.writeFileSync(path.join(dir, 'dist', 'local', 'canary.txt'), 'left alone');
+      breakIt(dir);
+      const run = spawnSync(path.join(dir, 'node_modules', '.bin', 'cdk8s'), ['synth'], {
+        cwd: dir, encoding: 'utf-8', env: { ...process.env, CDK8S_CHECK_UPGRADE: 'false' }, timeout: 60_000,
+      });
+      expect(run.status).not.toBe(0);
+      expect(run.stdout + run.stderr).toMatch(message);
+      const after = snapshot(path.join(dir, 'dist'));
+      expect(after['local/canary.txt']).toBe('left alone');
+      delete after['local/canary.txt'];
+      expect(after).toEqual(before);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
+
+describe('replaceFolder', () => {
+  test('recovers the previous folder after a crash between its two renames', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'replace-'));
+    try {
+      fs.mkdirSync(path.join(dir, '.local.old'));
+      fs.writeFileSync(path.join(dir, '.local.old', 'a.yaml'), 'old');
+      recoverFolder(path.join(dir, 'local'));
+      expect(fs.readFileSync(path.join(dir, 'local', 'a.yaml'), 'utf-8')).toBe('old');
+      fs.mkdirSync(path.join(dir, 'staged'));
+      fs.writeFileSync(path.join(dir, 'staged', 'a.yaml'), 'new');
+      fs.writeFileSync(path.join(dir, 'staged', 'construct-metadata.json'), '{}');
+      replaceFolder(path.join(dir, 'staged'), path.join(dir, 'local'));
+      expect(fs.readdirSync(path.join(dir, 'local'))).toEqual(['a.yaml']);
+      expect(fs.readFileSync(path.join(dir, 'local', 'a.yaml'), 'utf-8')).toBe('new');
+      expect(fs.readdirSync(dir).sort()).toEqual(['local', 'staged']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
