@@ -4,7 +4,7 @@ import * as kplus from './kplus';
 import { AppIdentity, identityLabels } from './labels';
 import { AppPodSpec, ContainerPortSpec, buildPod, podSecurityContext } from './pod-template';
 import * as v from './validation';
-import { CDK8S_ADDR_LABEL_POINTER, IExposable } from './workload';
+import { CDK8S_ADDR_LABEL_POINTER, IExposable, dedicatedServiceAccount } from './workload';
 import { AutoscalingSpec, CpuAutoscaler } from './autoscaler';
 import { DisruptionBudget, spreadOverNodes } from './availability';
 import { ValidationError } from './errors';
@@ -94,15 +94,10 @@ export class AppDeployment extends Construct implements IExposable {
         labels: { ...Chart.of(this).labels, ...this.selectorLabels, ...this.identityLabels },
         annotations: props.podAnnotations ? { ...props.podAnnotations } : undefined,
       },
-      serviceAccount: props.dedicatedServiceAccount
-        ? new kplus.ServiceAccount(this, 'ServiceAccount', {
-          metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels } },
-          automountToken: false,
-        })
-        : undefined,
+      serviceAccount: dedicatedServiceAccount(this, props.dedicatedServiceAccount, this),
       automountServiceAccountToken: false, // none of these apps talks to the Kubernetes API
       securityContext: podSecurityContext(props),
-      // Spread replicas over nodes when there are several; harmless with one.
+      // cdk8s-plus's own spreading is off: `highAvailability` adds anti-affinity and a spread constraint instead.
       spread: false,
     });
     this.deployment.select(kplus.LabelSelector.of({ labels: { ...this.selectorLabels } }));

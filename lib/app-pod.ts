@@ -4,7 +4,7 @@ import * as kplus from './kplus';
 import { AppIdentity, identityLabels } from './labels';
 import { AppPodSpec, ContainerPortSpec, buildPod, podSecurityContext } from './pod-template';
 import * as v from './validation';
-import { CDK8S_ADDR_LABEL_POINTER, IExposable } from './workload';
+import { CDK8S_ADDR_LABEL_POINTER, IExposable, dedicatedServiceAccount } from './workload';
 
 export interface AppPodProps extends AppPodSpec {
   /** The Pod's name (DNS-1123 label); also `app.kubernetes.io/instance`. */
@@ -54,12 +54,7 @@ export class AppPod extends Construct implements IExposable {
         labels: { ...this.selectorLabels, ...this.identityLabels },
         annotations: props.annotations ? { ...props.annotations } : undefined,
       },
-      serviceAccount: props.dedicatedServiceAccount
-        ? new kplus.ServiceAccount(this, 'ServiceAccount', {
-          metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels } },
-          automountToken: false,
-        })
-        : undefined,
+      serviceAccount: dedicatedServiceAccount(this, props.dedicatedServiceAccount, this),
       automountServiceAccountToken: false,
       securityContext: podSecurityContext(props),
     });

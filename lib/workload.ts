@@ -1,4 +1,5 @@
-import { IConstruct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
+import * as kplus from './kplus';
 import { ContainerPortSpec } from './pod-template';
 
 /**
@@ -20,3 +21,16 @@ export interface IExposable extends IConstruct {
 
 /** The pod-template label cdk8s-plus adds for its own selectors: a hash, so never emitted. */
 export const CDK8S_ADDR_LABEL_POINTER = 'cdk8s.io~1metadata.addr';
+
+/**
+ * The ServiceAccount of a workload that asks for one: named like the workload, labelled like it, and with no API
+ * token mounted (none of our programs talks to the Kubernetes API).
+ */
+export function dedicatedServiceAccount(scope: Construct, enabled: boolean | undefined,
+  w: Pick<IExposable, 'name' | 'namespace' | 'identityLabels'>): kplus.IServiceAccount | undefined {
+  if (!enabled) return undefined;
+  return new kplus.ServiceAccount(scope, 'ServiceAccount', {
+    metadata: { name: w.name, namespace: w.namespace, labels: { ...w.identityLabels } },
+    automountToken: false,
+  });
+}
