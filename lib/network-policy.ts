@@ -79,7 +79,9 @@ export class WorkloadNetworkPolicy extends Construct {
     ];
     new KubeNetworkPolicy(this, 'Resource', {
       metadata: { name: t.name, namespace: t.namespace, labels: { ...t.identityLabels } },
-      spec: { podSelector: { matchLabels: { [key]: value } }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
+      // No `ingress` key when nothing may come in: the API server drops an empty list, and a field it drops would
+      // make every re-apply a change.
+      spec: { podSelector: { matchLabels: { [key]: value } }, policyTypes: ['Ingress', 'Egress'], ...(ingress.length ? { ingress } : {}), egress },
     });
   }
 

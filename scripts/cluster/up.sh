@@ -37,8 +37,8 @@ trap cleanup_on_failure EXIT
 # outgoing connections cannot grab them between this check and the bind.
 used_ports=" "
 free_port() {
-  local p i
-  for i in $(seq 1 200); do
+  local p
+  for _ in $(seq 1 200); do
     p=$(( 20000 + RANDOM % 12000 ))
     case "$used_ports" in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then used_ports="$used_ports$p "; echo "$p"; return 0; fi
@@ -93,7 +93,7 @@ start etcd "$BIN/etcd" --name=test --data-dir="$W/etcd" \
   --initial-cluster="test=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state=new \
   --unsafe-no-fsync=true --log-level=warn
 # (--unsafe-no-fsync: throw-away data; makes every write much cheaper on a slow disk.)
-wait_for "etcd /health" etcd curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+wait_for "etcd /health" etcd curl -fsS --max-time 5 "http://127.0.0.1:$ETCD_PORT/health"
 
 # --- kube-apiserver -------------------------------------------------------------------------
 # --advertise-address=127.0.0.1 + --endpoint-reconciler-type=none: nothing is ever advertised on

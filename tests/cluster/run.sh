@@ -1,0 +1,500 @@
+#!/usr/bin/env bash
+# Cluster tests: scripts/deploy.sh against a real kube-apiserver + etcd + kube-controller-manager
+# (scripts/cluster/up.sh). Every environment folder in dist/ gets a fresh cluster of its own.
+# Objects are discovered from the manifests, nothing is hard-coded.
+#
+# Usage: tests/cluster/run.sh [ENV...]      (default: every folder of dist/ with *.k8s.yaml files)
+# Needs: binaries from scripts/cluster/build.sh, kubectl, jq, openssl, git.
+# Prints PASS/FAIL lines and closes with "N passed, N failed"; exits non-zero on any failure.
+set -euo pipefail
+shopt -s inherit_errexit
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+DEPLOY="$ROOT/scripts/deploy.sh"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-cluster-tests.XXXXXX")"
+CLUSTER=""
+PASSED=0; FAILED=0; SKIPPED=0; DONE=0
+summary() {
+  if [ "$SKIPPED" -gt 0 ]; then
+    echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+  else
+    echo "$PASSED passed, $FAILED failed"
+  fi
+}
+cleanup() {
+  local rc=$?
+  if [ -n "$CLUSTER" ]; then "$ROOT/scripts/cluster/down.sh" "$CLUSTER" || true; fi
+  rm -rf "$WORK"
+  if [ "$DONE" != 1 ]; then   # stopped by an unexpected error: still close with a count
+    echo "FAIL: the test runner stopped unexpectedly (exit $rc)"
+    FAILED=$((FAILED + 1)); summary
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# t NAME FUNCTION [ARGS...]: runs one test in a subshell with `set -e` really in force (it is
+# ignored inside `if`/`||`), output kept and shown only when it fails.
+t() {
+  local name=$1; shift
+  local rc
+  set +e
+  ( set -e; "$@" ) >"$WORK/test.log" 2>&1
+  rc=$?
+  set -e
+  if [ "$rc" = 0 ]; then
+    PASSED=$((PASSED + 1)); echo "PASS: $name"
+  elif [ "$rc" = 77 ]; then
+    SKIPPED=$((SKIPPED + 1)); echo "SKIP: $name ($(tail -n 1 "$WORK/test.log"))"
+  else
+    FAILED=$((FAILED + 1)); echo "FAIL: $name"
+    tail -n 60 "$WORK/test.log" | sed 's/^/    | /'
+  fi
+}
+fail() { echo "ASSERTION: $1"; [ $# -lt 2 ] || echo "$2"; exit 1; }
+skip() { echo "$*"; exit 77; }
+
+# The pipeline as the tests run it: no synth (dist/ is given), no git check (scratch copies).
+deploy() { SKIP_SYNTH=1 ALLOW_DIRTY=1 "$DEPLOY" "$@"; }
+# deploy_expect RC_WANTED(0|fail) LOGFILE ARGS...: runs deploy, keeps its output in LOGFILE.
+deploy_ok() {
+  local log=$1; shift
+  local rc=0
+  deploy "$@" >"$log" 2>&1 || rc=$?
+  cat "$log"
+  [ "$rc" = 0 ] || fail "deploy.sh $* exited $rc"
+  if grep -q 'Warning:' "$log"; then fail "deploy.sh $* printed a server warning"; fi
+}
+deploy_fails() {
+  local log=$1; shift
+  local rc=0
+  deploy "$@" >"$log" 2>&1 || rc=$?
+  cat "$log"
+  [ "$rc" != 0 ] || fail "deploy.sh $* succeeded but should have failed"
+}
+
+# Manifest files -> one JSON object a line (parsed by kubectl, offline).
+objects_of() {
+  local f
+  for f in "$@"; do
+    kubectl annotate --local -f "$f" -o json k8s-infra.invalid/none- |
+      jq -c 'if .kind == "List" then .items[] else . end'
+  done
+}
+# JSON object line -> "Kind.version.group name namespace" (kubectl's unambiguous resource form).
+refs_of() {
+  jq -r '"\(.kind).\(.apiVersion | if contains("/") then (split("/") | .[1] + "." + .[0]) else . + "." end) \(.metadata.name) \(.metadata.namespace // "")"' "$@"
+}
+kget() {   # kget REF NAME NS [kubectl get args...]
+  local ref=$1 name=$2 ns=$3; shift 3
+  if [ -n "$ns" ]; then kubectl get "$ref" "$name" -n "$ns" "$@"; else kubectl get "$ref" "$name" "$@"; fi
+}
+exists() { kget "$1" "$2" "$3" -o name >/dev/null 2>&1; }
+# What our apply owns on an object: generation + the field manager's entry. Controllers updating
+# status (with kube-controller-manager running) do not change it; a real re-apply would.
+fingerprint() {
+  kget "$1" "$2" "$3" -o json --show-managed-fields |   # kubectl hides managedFields by default
+    jq -c '{uid: .metadata.uid, generation: .metadata.generation,
+            mine: [.metadata.managedFields[]? | select(.manager == "k8s-infra" and .operation == "Apply")]}'
+}
+# Fingerprints of every object of a JSON-lines file, one "ref name ns fingerprint" a line.
+fingerprints() {
+  local ref name ns
+  refs_of "$1" | while read -r ref name ns; do echo "$ref $name $ns $(fingerprint "$ref" "$name" "$ns")"; done
+}
+# Identities: uid and whether it is being deleted (a prune must neither delete nor re-create).
+identities() {
+  local ref name ns
+  refs_of "$1" | while read -r ref name ns; do
+    echo "$ref $name $ns $(kget "$ref" "$name" "$ns" -o jsonpath='{.metadata.uid} {.metadata.deletionTimestamp}' 2>&1)"
+  done
+}
+
+# ----------------------------------------------------------------------------------------------
+# Tests for one environment. $OBJS: its manifests as JSON lines; $CRDS: crds/ as JSON lines.
+
+test_dry_run_fresh() {
+  deploy_ok "$WORK/dry.log" "$ENV" --dry-run
+  grep -q 'dry run passed' "$WORK/dry.log" || fail "no 'dry run passed' summary"
+  # A dry run stores nothing (objects present before the first deploy, like the default
+  # namespace, do not count).
+  local ref name ns stored=""
+  while read -r ref name ns; do
+    grep -qxF "$ref $name $ns" "$WORK/preexisting.txt" && continue
+    if exists "$ref" "$name" "$ns"; then stored="$stored $ref/$name"; fi
+  done < <(refs_of "$OBJS" "$CRDS")
+  [ -z "$stored" ] || fail "the dry run stored:$stored"
+}
+
+test_apply_stores_everything() {
+  deploy_ok "$WORK/apply.log" "$ENV"
+  local line ref name ns live problems=""
+  while IFS= read -r line; do
+    read -r ref name ns < <(refs_of <<<"$line")
+    live=$(kget "$ref" "$name" "$ns" -o json 2>/dev/null) || { problems="$problems\n  missing: $ref $ns/$name"; continue; }
+    # Same name and namespace, every label of the manifest with the same value, and the
+    # ApplySet label that makes it prunable.
+    bad=$(jq -n -r --argjson want "$line" --argjson live "$live" '
+      [ (if $live.metadata.name != $want.metadata.name then "name \($live.metadata.name)" else empty end),
+        (if ($live.metadata.namespace // "") != ($want.metadata.namespace // "") then "namespace \($live.metadata.namespace)" else empty end),
+        ( ($want.metadata.labels // {}) | to_entries[]
+          | select($live.metadata.labels[.key] != .value) | "label \(.key)=\(.value) is \($live.metadata.labels[.key])"),
+        (if $want.kind != "CustomResourceDefinition" and ($live.metadata.labels["applyset.kubernetes.io/part-of"] // "") == ""
+         then "no applyset.kubernetes.io/part-of label" else empty end)
+      ] | join(", ")')
+    [ -z "$bad" ] || problems="$problems\n  $ref $ns/$name: $bad"
+  done < <(cat "$OBJS" "$CRDS")
+  [ -z "$problems" ] || fail "$(echo -e "objects not stored as written:$problems")"
+  echo "checked $(cat "$OBJS" "$CRDS" | wc -l) objects"
+}
+
+test_dry_run_checks_all() {
+  # Now that namespaces and CRDs exist, the server checks every object (nothing left out).
+  deploy_ok "$WORK/dry2.log" "$ENV" --dry-run
+  grep -q ', 0 not checkable yet' "$WORK/dry2.log" || fail "some objects were not checked by the server"
+}
+
+test_reapply_is_noop() {
+  fingerprints <(cat "$OBJS" "$CRDS") >"$WORK/before.txt"
+  # Not vacuous: every object must carry our field manager's entry.
+  if grep -F '"mine":[]' "$WORK/before.txt"; then fail "objects without a k8s-infra Apply entry in managedFields"; fi
+  deploy_ok "$WORK/reapply.log" "$ENV"
+  fingerprints <(cat "$OBJS" "$CRDS") >"$WORK/after.txt"
+  local changed
+  changed=$(diff "$WORK/before.txt" "$WORK/after.txt" | sed -n 's/^> \([^ ]*\) \([^ ]*\) \([^ ]*\) .*/\1 \3\/\2/p' | tr '\n' ' ') || true
+  # Typical cause: a field the server drops when stored (an empty list such as `ingress: []`)
+  # is sent again by every apply, which bumps the generation each time.
+  [ -z "$changed" ] || fail "re-applying the same manifests changed: $changed(generation or managed fields moved; see kubectl diff below)" \
+    "$(deploy "$ENV" --diff 2>&1 | grep -E '^[-+] ' | head -n 20)"
+  # kubectl diff (server side, per stage) must report nothing: exit 0.
+  deploy_ok "$WORK/diff.log" "$ENV" --diff
+  grep -q 'diff: no changes' "$WORK/diff.log" || fail "kubectl diff reported changes"
+}
+
+test_prune() {
+  # Victim: one namespaced object of a kind nothing else depends on (first match in this order).
+  local victim
+  victim=$(jq -s -c '
+    (["ConfigMap","Ingress","NetworkPolicy","PodDisruptionBudget","Service","Secret","SealedSecret","ServiceAccount","Deployment"]) as $pref
+    | map(select(.metadata.namespace != null and (.kind as $k | $pref | index($k)) != null))
+    | sort_by(.kind as $k | $pref | index($k)) | .[0] // empty' "$OBJS")
+  [ -n "$victim" ] || skip "no namespaced object to drop"
+  local vref vname vns
+  read -r vref vname vns < <(refs_of <<<"$victim")
+  echo "dropping $vref $vns/$vname"
+
+  # Objects the pipeline must never touch: one without any project label, one carrying the same
+  # labels as the victim but created by someone else (no ApplySet label).
+  kubectl create configmap k8s-infra-test-outsider -n "$vns" --from-literal=a=b
+  jq -c --arg ns "$vns" '{apiVersion: "v1", kind: "ConfigMap",
+       metadata: {name: "k8s-infra-test-lookalike", namespace: $ns, labels: (.metadata.labels // {})}, data: {a: "b"}}' \
+    <<<"$victim" | kubectl create -f -
+  local outsiders
+  outsiders=$(kubectl get configmap k8s-infra-test-outsider k8s-infra-test-lookalike -n "$vns" \
+    -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}')
+
+  # The same manifests without the victim, in a scratch dist/.
+  mkdir -p "$WORK/pruned/$ENV"
+  jq -c --argjson v "$victim" 'select(. != $v)' "$OBJS" >"$WORK/rest.jsonl"
+  jq -s '{apiVersion: "v1", kind: "List", items: .}' "$WORK/rest.jsonl" >"$WORK/pruned/$ENV/all.k8s.yaml"
+  identities <(cat "$WORK/rest.jsonl" "$CRDS") >"$WORK/before.txt"
+
+  # Dry run: announces the prune, deletes nothing.
+  DIST_DIR="$WORK/pruned" deploy_ok "$WORK/prune-dry.log" "$ENV" --dry-run
+  grep -q "$vname pruned (server dry run)" "$WORK/prune-dry.log" || fail "dry run did not announce pruning $vname"
+  exists "$vref" "$vname" "$vns" || fail "a dry run deleted $vname"
+
+  DIST_DIR="$WORK/pruned" deploy_ok "$WORK/prune.log" "$ENV"
+  grep -q "$vname pruned" "$WORK/prune.log" || fail "apply did not report pruning $vname"
+  if exists "$vref" "$vname" "$vns"; then
+    [ -n "$(kget "$vref" "$vname" "$vns" -o jsonpath='{.metadata.deletionTimestamp}')" ] || fail "$vname still exists"
+  fi
+  identities <(cat "$WORK/rest.jsonl" "$CRDS") >"$WORK/after.txt"
+  diff "$WORK/before.txt" "$WORK/after.txt" || fail "prune deleted or re-created other project objects"
+  local now
+  now=$(kubectl get configmap k8s-infra-test-outsider k8s-infra-test-lookalike -n "$vns" \
+    -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}')
+  [ "$now" = "$outsiders" ] || fail "objects outside the pipeline changed: '$outsiders' -> '$now'"
+
+  # Deploying the full manifests again brings it back.
+  deploy_ok "$WORK/restore.log" "$ENV"
+  exists "$vref" "$vname" "$vns" || fail "$vname not re-created"
+  kubectl delete configmap k8s-infra-test-outsider k8s-infra-test-lookalike -n "$vns"
+}
+
+test_prune_namespace() {
+  # Dropping a Namespace and everything in it: the cluster stage prunes the Namespace (the
+  # namespace controller then deletes its content); nothing elsewhere changes.
+  local gone
+  gone=$(jq -r 'select(.kind == "Namespace") | .metadata.name' "$OBJS" | while read -r n; do
+    jq -e --arg n "$n" 'select(.metadata.namespace == $n)' "$OBJS" >/dev/null && echo "$n"; done | tail -n 1)
+  [ -n "$gone" ] || skip "no Namespace with objects in the manifests"
+  echo "dropping namespace $gone and its objects"
+  kubectl create configmap k8s-infra-test-outsider -n default --from-literal=a=b
+  local before_outsider
+  before_outsider=$(kubectl get configmap k8s-infra-test-outsider -n default -o jsonpath='{.metadata.resourceVersion}')
+
+  mkdir -p "$WORK/nsgone/$ENV"
+  jq -c --arg n "$gone" 'select(.metadata.namespace != $n and (.kind != "Namespace" or .metadata.name != $n))' "$OBJS" >"$WORK/rest.jsonl"
+  jq -s '{apiVersion: "v1", kind: "List", items: .}' "$WORK/rest.jsonl" >"$WORK/nsgone/$ENV/all.k8s.yaml"
+  identities <(cat "$WORK/rest.jsonl" "$CRDS") >"$WORK/before.txt"
+
+  local rc=0
+  DIST_DIR="$WORK/nsgone" deploy "$ENV" --diff >"$WORK/nsgone-diff.log" 2>&1 || rc=$?
+  cat "$WORK/nsgone-diff.log"
+  [ "$rc" = 1 ] || fail "--diff should exit 1 (changes pending), got $rc"
+  grep -q "would prune namespace/$gone" "$WORK/nsgone-diff.log" || fail "--diff did not announce pruning namespace/$gone"
+
+  DIST_DIR="$WORK/nsgone" deploy_ok "$WORK/nsgone.log" "$ENV"
+  kubectl wait --for=delete "namespace/$gone" --timeout=120s || fail "namespace $gone not deleted within 120 s"
+  identities <(cat "$WORK/rest.jsonl" "$CRDS") >"$WORK/after.txt"
+  diff "$WORK/before.txt" "$WORK/after.txt" || fail "objects outside namespace $gone were deleted or re-created"
+  [ "$(kubectl get configmap k8s-infra-test-outsider -n default -o jsonpath='{.metadata.resourceVersion}')" = "$before_outsider" ] ||
+    fail "the outsider ConfigMap changed"
+
+  # And back: the full manifests re-create the namespace and its objects.
+  deploy_ok "$WORK/nsback.log" "$ENV"
+  local ref name ns missing=""
+  while read -r ref name ns; do exists "$ref" "$name" "$ns" || missing="$missing $ref/$ns/$name"; done < <(refs_of "$OBJS")
+  [ -z "$missing" ] || fail "not re-created:$missing"
+  kubectl delete configmap k8s-infra-test-outsider -n default
+}
+
+test_controllers() {
+  # kube-controller-manager turns each Deployment into a ReplicaSet and Pods (Pending: no
+  # scheduler or kubelet), all carrying the pod template's labels.
+  local deps
+  deps=$(jq -c 'select(.kind == "Deployment")' "$OBJS")
+  [ -n "$deps" ] || skip "no Deployment in the manifests"
+  local dep name ns uid want replicas rs problems="" ok
+  while IFS= read -r dep; do
+    name=$(jq -r .metadata.name <<<"$dep"); ns=$(jq -r .metadata.namespace <<<"$dep")
+    want=$(jq -c '.spec.template.metadata.labels // {}' <<<"$dep")
+    replicas=$(jq -r '.spec.replicas // 1' <<<"$dep")
+    uid=$(kubectl get deployment "$name" -n "$ns" -o jsonpath='{.metadata.uid}')
+    ok=0
+    for _ in $(seq 1 60); do   # <= 60 s
+      rs=$(kubectl get replicasets -n "$ns" -o json | jq -c --arg uid "$uid" --argjson want "$want" '
+        [.items[] | select(any(.metadata.ownerReferences[]?; .uid == $uid))
+         | select(.metadata.labels as $l | $want | to_entries | all($l[.key] == .value))
+         | select(.metadata.labels["pod-template-hash"] != null)] | .[0] // empty')
+      if [ -n "$rs" ]; then
+        pods=$(kubectl get pods -n "$ns" -o json | jq --arg uid "$(jq -r .metadata.uid <<<"$rs")" --argjson want "$want" '
+          [.items[] | select(any(.metadata.ownerReferences[]?; .uid == $uid))
+           | select(.metadata.labels as $l | $want | to_entries | all($l[.key] == .value))] | length')
+        if [ "$pods" -ge "$replicas" ]; then ok=1; break; fi
+      fi
+      sleep 1
+    done
+    if [ "$ok" = 1 ]; then
+      echo "deployment $ns/$name: replicaset $(jq -r .metadata.name <<<"$rs") and $pods pod(s) with the template labels"
+    else
+      problems="$problems\n  deployment $ns/$name: no ReplicaSet with $replicas Pod(s) carrying labels $want"
+      kubectl get replicasets -n "$ns" -o json | jq -c --arg uid "$uid" '.items[] | select(any(.metadata.ownerReferences[]?; .uid == $uid)) | {rs: .metadata.name, conditions: .status.conditions}' 
+      kubectl get events -n "$ns" --field-selector type=Warning 2>/dev/null | tail -n 5
+    fi
+  done <<<"$deps"
+  [ -z "$problems" ] || fail "$(echo -e "controllers did not produce the expected objects:$problems")"
+}
+
+test_wait_is_bounded() {
+  # No kubelet here, so no Pod ever becomes ready: --wait must give up after WAIT_TIMEOUT and fail.
+  jq -s -e 'any(.[]; .kind == "Deployment" and (.spec.replicas // 1) > 0)' "$OBJS" >/dev/null || skip "no Deployment with replicas"
+  local start=$SECONDS
+  WAIT_TIMEOUT=5s deploy_fails "$WORK/wait.log" "$ENV" --wait
+  grep -q 'did not finish within 5s' "$WORK/wait.log" || fail "no rollout timeout message"
+  [ $((SECONDS - start)) -lt 120 ] || fail "--wait was not bounded"
+}
+
+test_git_check() {
+  # Step 2 of the pipeline, in a scratch git repo holding a copy of the pipeline and dist/.
+  local repo="$WORK/repo"
+  rm -rf "$repo"; mkdir -p "$repo/scripts" "$repo/dist"
+  cp "$DEPLOY" "$repo/scripts/"; cp -r "$ROOT/dist/$ENV" "$repo/dist/"; cp -r "$ROOT/crds" "$repo/"
+  git -C "$repo" init -q
+  git -C "$repo" add -A
+  git -C "$repo" -c user.name=test -c user.email=test@example.invalid commit -qm fixture
+  SKIP_SYNTH=1 "$repo/scripts/deploy.sh" "$ENV" --dry-run >"$WORK/git1.log" 2>&1 || { cat "$WORK/git1.log"; fail "clean dist/ refused"; }
+  local f; f=$(ls "$repo/dist/$ENV"/*.k8s.yaml | head -1)
+  echo "# edited" >>"$f"
+  if SKIP_SYNTH=1 "$repo/scripts/deploy.sh" "$ENV" --dry-run >"$WORK/git2.log" 2>&1; then fail "modified dist/ accepted"; fi
+  grep -q 'differs from the commit' "$WORK/git2.log" || { cat "$WORK/git2.log"; fail "no 'differs from the commit' message"; }
+  git -C "$repo" checkout -q -- dist
+  echo "{}" >"$repo/dist/$ENV/new.k8s.yaml"
+  if SKIP_SYNTH=1 "$repo/scripts/deploy.sh" "$ENV" --dry-run >"$WORK/git3.log" 2>&1; then fail "untracked file in dist/ accepted"; fi
+  grep -q 'differs from the commit' "$WORK/git3.log" || { cat "$WORK/git3.log"; fail "no 'differs from the commit' message"; }
+}
+
+# ----------------------------------------------------------------------------------------------
+# Broken manifests (own fixtures; namespaces k8s-infra-test-*). Each must stop the pipeline
+# non-zero, before the broken object or any later batch is written.
+
+# fixture NAME: writes $WORK/broken/<NAME>/all.k8s.yaml from stdin (multi-document YAML). Each
+# case has its own namespaces: k8s-infra-test-<NAME>-a (broken) and -z (a later batch).
+fixture() { mkdir -p "$WORK/broken/$1"; cat >"$WORK/broken/$1/all.k8s.yaml"; }
+later() {   # a ConfigMap in a namespace sorted after the broken one: it belongs to a later batch
+  cat <<EOF
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: k8s-infra-test-$1-z}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: later, namespace: k8s-infra-test-$1-z}
+data: {a: b}
+EOF
+}
+restricted_ns() {
+  cat <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: k8s-infra-test-$1-a
+  labels: {pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/warn: restricted}
+EOF
+}
+GOOD_POD='      securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: app
+          image: example.invalid/app:1
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}'
+
+broken_case() {   # broken_case NAME EXPECTED_MESSAGE_REGEX BROKEN_REF BROKEN_NAME [--dry-run]
+  local name=$1 msg=$2 ref=$3 obj=$4 ns=k8s-infra-test-$1-a; shift 4
+  [ "$ref" != Namespace.v1. ] || ns=""
+  DIST_DIR="$WORK/broken" deploy_fails "$WORK/broken-$name.log" "$name" "$@"
+  grep -Eq "$msg" "$WORK/broken-$name.log" || fail "expected the server to say /$msg/"
+  if exists "$ref" "$obj" "$ns"; then fail "the broken $ref $ns/$obj was stored"; fi
+  if exists ConfigMap later "k8s-infra-test-$name-z"; then fail "a later batch was applied"; fi
+}
+
+test_broken_pss() {
+  fixture pss <<EOF
+$(restricted_ns pss)
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: privileged, namespace: k8s-infra-test-pss-a}
+spec:
+  selector: {matchLabels: {app: privileged}}
+  template:
+    metadata: {labels: {app: privileged}}
+    spec:
+      containers:
+        - name: app
+          image: example.invalid/app:1
+          securityContext: {privileged: true}
+$(later pss)
+EOF
+  broken_case pss 'would violate PodSecurity "restricted' Deployment.v1.apps privileged
+  # The namespaces exist now (stage 2 ran), so a dry run reaches the Deployment and fails too.
+  broken_case pss 'would violate PodSecurity "restricted' Deployment.v1.apps privileged --dry-run
+}
+
+test_broken_selector() {
+  fixture selector <<EOF
+$(restricted_ns selector)
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mismatched, namespace: k8s-infra-test-selector-a}
+spec:
+  selector: {matchLabels: {app: one}}
+  template:
+    metadata: {labels: {app: other}}
+    spec:
+$GOOD_POD
+$(later selector)
+EOF
+  broken_case selector 'selector.? does not match template .?labels' Deployment.v1.apps mismatched
+}
+
+test_broken_nodeport() {
+  # The port is taken by a Service created outside the pipeline.
+  kubectl create namespace k8s-infra-test-ports
+  kubectl create service nodeport taken --tcp=80:80 --node-port=30999 -n k8s-infra-test-ports
+  fixture nodeport <<EOF
+apiVersion: v1
+kind: Namespace
+metadata: {name: k8s-infra-test-nodeport-a}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: duplicate, namespace: k8s-infra-test-nodeport-a}
+spec:
+  type: NodePort
+  selector: {app: x}
+  ports: [{port: 80, nodePort: 30999}]
+$(later nodeport)
+EOF
+  broken_case nodeport 'provided port is already allocated' Service.v1. duplicate
+  kubectl delete namespace k8s-infra-test-ports --wait=false
+}
+
+test_broken_cluster_stage() {
+  # An invalid cluster-scoped object stops stage 2, so no namespaced batch runs and the valid
+  # Namespace next to it is not created either (the stage's dry run failed first).
+  fixture clusterstage <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: k8s-infra-test-clusterstage-a
+  labels: {pod-security.kubernetes.io/enforce: bogus}
+$(later clusterstage)
+EOF
+  broken_case clusterstage 'must be one of privileged, baseline, restricted' Namespace.v1. k8s-infra-test-clusterstage-a
+  if exists Namespace.v1. k8s-infra-test-clusterstage-z ""; then fail "the valid Namespace of the same stage was created"; fi
+}
+
+# ----------------------------------------------------------------------------------------------
+
+if [ $# -gt 0 ]; then
+  ENVS=("$@")
+else
+  ENVS=()
+  for d in "$ROOT"/dist/*/; do
+    compgen -G "$d*.k8s.yaml" >/dev/null && ENVS+=("$(basename "$d")")
+  done
+fi
+[ ${#ENVS[@]} -gt 0 ] || { echo "no environments in $ROOT/dist (run the synth first)"; exit 1; }
+
+first=1
+for ENV in "${ENVS[@]}"; do
+  echo "=== environment $ENV: starting a fresh cluster"
+  CLUSTER=$("$ROOT/scripts/cluster/up.sh" --kcm)
+  # shellcheck disable=SC1091
+  source "$CLUSTER/env"
+  OBJS="$WORK/$ENV.jsonl"; CRDS="$WORK/crds.jsonl"
+  objects_of "$ROOT/dist/$ENV"/*.k8s.yaml >"$OBJS"
+  : >"$CRDS"
+  if compgen -G "$ROOT/crds/*.yaml" >/dev/null; then objects_of "$ROOT"/crds/*.yaml >"$CRDS"; fi
+  refs_of "$OBJS" "$CRDS" | while read -r ref name ns; do
+    if exists "$ref" "$name" "$ns"; then echo "$ref $name $ns"; fi
+  done >"$WORK/preexisting.txt"
+  echo "    $(wc -l <"$OBJS") objects in dist/$ENV, $(wc -l <"$CRDS") CRDs in crds/"
+
+  t "[$ENV] dry run on an empty cluster passes with no error or warning, stores nothing" test_dry_run_fresh
+  t "[$ENV] apply stores every object with its name, namespace and labels" test_apply_stores_everything
+  t "[$ENV] dry run on the deployed cluster checks every object" test_dry_run_checks_all
+  t "[$ENV] re-apply changes nothing (fields and generations unchanged, kubectl diff exits 0)" test_reapply_is_noop
+  t "[$ENV] prune deletes exactly the dropped object; other objects and outsiders stay" test_prune
+  t "[$ENV] prune of a whole Namespace deletes it and nothing else; re-deploy restores it" test_prune_namespace
+  t "[$ENV] controllers create ReplicaSets and Pods with the template labels" test_controllers
+  t "[$ENV] --wait is bounded and fails when rollouts do not finish" test_wait_is_bounded
+  t "[$ENV] pipeline refuses a dist/ that differs from the commit" test_git_check
+  if [ "$first" = 1 ]; then
+    t "[broken] PodSecurity violation in a restricted namespace stops the pipeline" test_broken_pss
+    t "[broken] Deployment selector not matching its template stops the pipeline" test_broken_selector
+    t "[broken] duplicate nodePort stops the pipeline" test_broken_nodeport
+    t "[broken] invalid cluster-scoped object stops the pipeline before namespaced objects" test_broken_cluster_stage
+    first=0
+  fi
+
+  "$ROOT/scripts/cluster/down.sh" "$CLUSTER"; CLUSTER=""
+done
+
+DONE=1
+summary
+[ "$FAILED" = 0 ]
