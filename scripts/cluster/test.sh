@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run test:cluster`: builds the control plane if needed, then runs the cluster tests
-# (tests/cluster/run.sh starts a fresh etcd + kube-apiserver + kube-controller-manager for each
+# (test/cluster/run.sh starts a fresh etcd + kube-apiserver + kube-controller-manager for each
 # environment in dist/ and always stops it). Works on a fresh machine: installs its few Debian
 # tools when missing, builds everything else from the Go module proxy.
 #
@@ -30,7 +30,7 @@ LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 rc=0
 # Hard upper bound for the whole run (the runner tears its cluster down on SIGTERM).
-timeout --kill-after=60 "${CLUSTER_TEST_TIMEOUT:-1800}" "$ROOT/tests/cluster/run.sh" "$@" 2>&1 | tee "$LOG" || rc=$?
+timeout --kill-after=60 "${CLUSTER_TEST_TIMEOUT:-1800}" "$ROOT/test/cluster/run.sh" "$@" 2>&1 | tee "$LOG" || rc=$?
 t2=$SECONDS
 
 echo "test.sh: build $((t1 - t0))s, cluster tests $((t2 - t1))s"

@@ -3,7 +3,7 @@
 # (scripts/cluster/up.sh). Every environment folder in dist/ gets a fresh cluster of its own.
 # Objects are discovered from the manifests, nothing is hard-coded.
 #
-# Usage: tests/cluster/run.sh [ENV...]      (default: every folder of dist/ with *.k8s.yaml files)
+# Usage: test/cluster/run.sh [ENV...]      (default: every folder of dist/ with *.k8s.yaml files)
 # Needs: binaries from scripts/cluster/build.sh, kubectl, jq, openssl, git.
 # Prints PASS/FAIL lines and closes with "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
