@@ -223,6 +223,38 @@ test_prune() {
   kubectl delete configmap k8s-infra-test-outsider k8s-infra-test-lookalike -n "$vns"
 }
 
+test_prune_from_model() {
+  # The user's path: delete a construct from the model (here the go-ok Ingress, in a scratch copy of the project),
+  # synthesize with the real synth, deploy. The Ingress must go; every other object keeps its identity.
+  local copy="$WORK/model-copy"
+  rm -rf "$copy"; mkdir -p "$copy"
+  (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard) |
+    (cd "$ROOT" && xargs -0 cp --parents -t "$copy" 2>/dev/null) || true
+  ln -s "$ROOT/node_modules" "$copy/node_modules"
+  grep -q "    new HostIngress(this, 'Ingress', {" "$copy/charts/go-ok.ts" || skip "go-ok chart has no Ingress construct to remove"
+  sed -i "s/    new HostIngress(this, 'Ingress', {/    if (false) new HostIngress(this, 'Ingress', {/" "$copy/charts/go-ok.ts"
+  (cd "$copy" && SYNTH_ENVIRONMENTS="$ENV" npm run -s synth >"$WORK/model-synth.log" 2>&1) || { cat "$WORK/model-synth.log"; fail "synth of the edited model failed"; }
+  local ing
+  ing=$(jq -c 'select(.kind == "Ingress" and .metadata.name == "go-ok")' "$OBJS")
+  [ -n "$ing" ] || skip "dist/$ENV has no Ingress go-ok"
+  objects_of "$copy/dist/$ENV"/*.k8s.yaml >"$WORK/model.jsonl"
+  [ "$(wc -l <"$WORK/model.jsonl")" = "$(( $(wc -l <"$OBJS") - 1 ))" ] || fail "the edited model should have exactly one object less"
+  local ref name ns
+  read -r ref name ns < <(refs_of <<<"$ing")
+  identities <(cat "$WORK/model.jsonl" "$CRDS") >"$WORK/model-before.txt"
+
+  DIST_DIR="$copy/dist" deploy_ok "$WORK/model-prune.log" "$ENV"
+  grep -q "$name pruned" "$WORK/model-prune.log" || fail "apply did not report pruning Ingress $name"
+  if exists "$ref" "$name" "$ns"; then
+    [ -n "$(kget "$ref" "$name" "$ns" -o jsonpath='{.metadata.deletionTimestamp}')" ] || fail "Ingress $name still exists"
+  fi
+  identities <(cat "$WORK/model.jsonl" "$CRDS") >"$WORK/model-after.txt"
+  diff "$WORK/model-before.txt" "$WORK/model-after.txt" || fail "pruning the Ingress touched other project objects"
+
+  deploy_ok "$WORK/model-restore.log" "$ENV"
+  exists "$ref" "$name" "$ns" || fail "Ingress $name not re-created from the committed dist/"
+}
+
 test_prune_namespace() {
   # Dropping a Namespace and everything in it: the cluster stage prunes the Namespace (the
   # namespace controller then deletes its content); nothing elsewhere changes.
@@ -480,6 +512,7 @@ for ENV in "${ENVS[@]}"; do
   t "[$ENV] dry run on the deployed cluster checks every object" test_dry_run_checks_all
   t "[$ENV] re-apply changes nothing (fields and generations unchanged, kubectl diff exits 0)" test_reapply_is_noop
   t "[$ENV] prune deletes exactly the dropped object; other objects and outsiders stay" test_prune
+  t "[$ENV] removing a construct from the model and synthesizing prunes exactly its object" test_prune_from_model
   t "[$ENV] prune of a whole Namespace deletes it and nothing else; re-deploy restores it" test_prune_namespace
   t "[$ENV] controllers create ReplicaSets and Pods with the template labels" test_controllers
   t "[$ENV] --wait is bounded and fails when rollouts do not finish" test_wait_is_bounded
