@@ -75,6 +75,8 @@ export class ShopChart extends AppChart {
     v.knownKeys(this, 'config.replicas', config.replicas, [...SERVICE_NAMES]);
     const ns = new AppNamespace(this, 'Namespace', { name: config.namespace, podSecurity: config.podSecurity });
 
+    // Who calls whom, and who needs the internet to start: the NetworkPolicies below are derived from it.
+    const flows = new Map<WebService, { needsInternet: boolean; calls: readonly WebService[] }>();
     const service = (name: ShopServiceName, port: number, component: string, peers: readonly WebService[],
       extra: { readiness?: kplus.Probe; singleReplicaReason?: string; serviceType?: kplus.ServiceType; autoscaling?: AutoscalingSpec } = {}) => {
       v.samePeerModel(this, `${name} peers`, peers);
@@ -112,7 +114,6 @@ export class ShopChart extends AppChart {
       flows.set(svc, { needsInternet: code.needsInternet, calls: peers });
       return svc;
     };
-    const flows = new Map<WebService, { needsInternet: boolean; calls: readonly WebService[] }>();
 
     const db = service('db', 3004, 'database', [], {
       // GET /orders reads the in-memory array: 200 without any dependency.
@@ -146,9 +147,9 @@ export class ShopChart extends AppChart {
     }
 
     if (platform.networkPolicies) {
-      if (config.gatewayServiceType !== kplus.ServiceType.CLUSTER_IP && !config.gatewayIngress) {
+      if (config.gatewayServiceType !== kplus.ServiceType.CLUSTER_IP) {
         throw ValidationError.of(this, 'config.gatewayServiceType', config.gatewayServiceType,
-          'must be ClusterIP with a gatewayIngress when NetworkPolicies are on: they admit the Ingress controller, not outside clients');
+          'must be ClusterIP (exposed with gatewayIngress) when NetworkPolicies are on: they admit the Ingress controller, not outside clients');
       }
       const ctl = platform.networkPolicies.ingressController;
       new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: ns.name, system: SHOP });

@@ -7,6 +7,7 @@ import { GoOkChart } from '../charts/go-ok';
 import { HashGeneratorChart } from '../charts/hashgenerator';
 import { ShopChart } from '../charts/shop';
 import { local } from '../environments/local';
+import { production } from '../environments/production';
 import { AppChart } from '../lib/app-chart';
 import { FileConfigMap } from '../lib/file-config-map';
 import { HostIngress } from '../lib/host-ingress';
@@ -90,6 +91,9 @@ const cases: [string, () => unknown, RegExp][] = [
   ['unknown environment name', () => selectEnvironments('local,prod'), /SYNTH_ENVIRONMENTS: unknown environment "prod"; known: local/],
   ['unknown environment field', () => buildApp({ ...local, replicas: 3 } as never, tmp), /\(app\): invalid environment "local".replicas 3: is not a known setting/],
   ['unknown chart config field (typo)', () => new ShopChart(Testing.app(), 'shop', { ...local.shop, replica: {} } as never), /shop: invalid config.replica \{\}: is not a known setting/],
+  ['a LoadBalancer gateway behind NetworkPolicies that would drop its clients', () => new ShopChart(Testing.app(), 'shop',
+    { ...production.shop, gatewayServiceType: kplus.ServiceType.LOAD_BALANCER }, production.platform),
+  /shop: invalid config.gatewayServiceType "LoadBalancer": must be ClusterIP \(exposed with gatewayIngress\) when NetworkPolicies are on/],
   ['unknown shop service in replicas', () => new ShopChart(Testing.app(), 'shop', { ...local.shop, replicas: { ...local.shop.replicas, 'orders-service': 1 } } as never),
     /shop: invalid config.replicas.orders-service 1: is not a known setting; known: api-gateway, order-service, payment-service, db/],
 ];
