@@ -33,17 +33,22 @@ export function selectEnvironments(spec = process.env.SYNTH_ENVIRONMENTS): reado
   });
 }
 
+function outputRoot(env: EnvironmentConfig): 'dist' | 'dist-local' {
+  return env.outputRoot ?? 'dist';
+}
+
 /**
  * Synthesizes into a staging folder (cdk8s synth's output, CDK8S_OUTDIR), checks everything, and only then
  * replaces `<outputRoot>/<env>/` of each environment. A construct error, a failed check or a crash leaves the
  * committed dist/ exactly as it was (cdk8s synth itself only ever deletes the staging folder).
  */
 export function main(): void {
+  const project = projectRoot();
   const staging = path.resolve(process.env.CDK8S_OUTDIR ?? '.cdk8s.out');
   // Where the promoted folders go; tests point it elsewhere.
-  const targetRoot = path.resolve(process.env.SYNTH_TARGET_ROOT ?? projectRoot());
+  const targetRoot = path.resolve(process.env.SYNTH_TARGET_ROOT ?? project);
   const envs = selectEnvironments();
-  const validator = new SchemaValidator(path.join(projectRoot(), 'schemas'), path.join(projectRoot(), '.cache', 'schema-validators'));
+  const validator = new SchemaValidator(path.join(project, 'schemas'), path.join(project, '.cache', 'schema-validators'));
   const files: string[] = [];
   for (const env of envs) {
     const dir = path.join(staging, env.name);
@@ -53,7 +58,7 @@ export function main(): void {
     const manifests = app.charts.map((c) => ({ file: path.join(dir, `${c.node.id}.k8s.yaml`), objects: c.toJson() }));
     files.push(...manifests.map((m) => m.file));
     const objects = manifests.flatMap((m) => m.objects.map((object) => ({ file: m.file, object })));
-    if ((env.outputRoot ?? 'dist') === 'dist') assertNoPlaintextSecrets(objects, `dist/${env.name}/`);
+    if (outputRoot(env) === 'dist') assertNoPlaintextSecrets(objects, `dist/${env.name}/`);
     const violations = validator.validate(objects);
     if (violations.length > 0) {
       throw new Error(`${violations.length} schema violation(s) in environment "${env.name}":\n${formatViolations(violations)}`);
@@ -61,7 +66,7 @@ export function main(): void {
   }
   writeValidationStamp(staging, files, validator);
   for (const env of envs) {
-    const root = env.outputRoot ?? 'dist';
+    const root = outputRoot(env);
     replaceFolder(path.join(staging, env.name), path.join(targetRoot, root, env.name));
     console.log(`${root}/${env.name}/ updated`);
   }

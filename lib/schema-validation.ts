@@ -108,15 +108,16 @@ export class SchemaValidator {
         this.compiled.set(file, undefined);
       } else {
         const text = fs.readFileSync(file, 'utf-8');
-        this.schemasUsed.set(file, sha256(text));
-        this.compiled.set(file, this.compile(text));
+        const hash = sha256(text);
+        this.schemasUsed.set(file, hash);
+        this.compiled.set(file, this.compile(text, hash));
       }
     }
     return this.compiled.get(file);
   }
 
-  private compile(text: string): ValidateFunction {
-    const cached = this.cacheDir && path.join(this.cacheDir, `${sha256(CACHE_SALT + text).slice(0, 32)}.js`);
+  private compile(text: string, hash: string): ValidateFunction {
+    const cached = this.cacheDir && path.join(this.cacheDir, `${sha256(CACHE_SALT + hash).slice(0, 32)}.js`);
     if (cached && fs.existsSync(cached)) return this.loadCompiled(cached);
     // ajv itself is loaded only on a cache miss: synth with a warm cache does not pay for it.
     // eslint-disable-next-line @typescript-eslint/no-require-imports

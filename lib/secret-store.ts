@@ -61,6 +61,12 @@ export function shown(baseDir: string, file: string): string {
   return rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(baseDir, file) : rel.split(path.sep).join('/');
 }
 
+/** A `--from-file` source split into its optional key and its path: `key=path` or `path`. */
+export function parseFileSource(source: string): { key?: string; path: string } {
+  const eq = source.indexOf('=');
+  return eq > 0 ? { key: source.slice(0, eq), path: source.slice(eq + 1) } : { path: source };
+}
+
 /**
  * Plaintext values from local files, as `kubectl create secret --from-file`: a folder gives one key per regular
  * file (the file name), a file gives a key named after it, and `key=path` names the key. `where` and `field` start
@@ -83,8 +89,7 @@ export function readPlainFiles(where: string, field: string, baseDir: string, so
   };
   if (sources.length === 0) throw fail('', 'needs at least one file or folder');
   for (const source of sources) {
-    const eq = source.indexOf('=');
-    const [key, rel] = eq > 0 ? [source.slice(0, eq), source.slice(eq + 1)] : [undefined, source];
+    const { key, path: rel } = parseFileSource(source);
     const file = path.resolve(baseDir, rel);
     let stat: fs.Stats;
     try {

@@ -13,7 +13,7 @@ import { AppSecret } from '../lib/app-secret';
 import { ValidationError } from '../lib/errors';
 import { projectRoot } from '../lib/project-root';
 import {
-  certificatePath, missingKeys, readCertificate, readPlainFiles, sealValues, sealedFilePath, secretRef, writeSealedFile,
+  certificatePath, missingKeys, parseFileSource, readCertificate, readPlainFiles, sealValues, sealedFilePath, secretRef, writeSealedFile,
 } from '../lib/secret-store';
 import { buildApp } from '../main';
 
@@ -93,7 +93,7 @@ export function seal(args: readonly string[], options: SealOptions = {}): string
 
 /** Plaintext sources inside the repository that git would pick up. */
 function plaintextInRepository(root: string, cwd: string, sources: readonly string[]): string[] {
-  const files = sources.map((s) => path.resolve(cwd, s.includes('=') && s.indexOf('=') > 0 ? s.slice(s.indexOf('=') + 1) : s))
+  const files = sources.map((s) => path.resolve(cwd, parseFileSource(s).path))
     .filter((f) => !path.relative(root, f).startsWith('..'));
   return files.filter((f) => {
     try {
