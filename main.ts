@@ -4,11 +4,11 @@ import { GoOkChart } from './charts/go-ok';
 import { HashGeneratorChart } from './charts/hashgenerator';
 import { ShopChart } from './charts/shop';
 import { ENVIRONMENTS, ENVIRONMENT_KEYS, EnvironmentConfig } from './environments';
-import { PLATFORM_KEYS } from './lib/platform';
-import { projectRoot } from './lib/project-root';
-import * as v from './lib/validation';
-import { SchemaValidator, formatViolations, writeValidationStamp } from './lib/schema-validation';
-import { assertNoPlaintextSecrets, replaceFolder } from './lib/synth-output';
+import { PLATFORM_KEYS } from './lib/core/platform';
+import { projectRoot } from './lib/core/project-root';
+import * as v from './lib/core/validation';
+import { SchemaValidator, formatViolations, writeValidationStamp } from './synth/schema-validation';
+import { assertNoPlaintextSecrets, replaceFolder } from './synth/synth-output';
 
 /** Builds one environment's charts into an App writing to `outdir`. */
 export function buildApp(env: EnvironmentConfig, outdir: string): App {

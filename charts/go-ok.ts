@@ -1,22 +1,8 @@
 import { Construct } from 'constructs';
-import { AppChart } from '../lib/app-chart';
-import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
-import { AppPod } from '../lib/app-pod';
-import { AppSecret, SecretSource } from '../lib/app-secret';
-import { ExposedService } from '../lib/exposed-service';
-import { FileConfigMap } from '../lib/file-config-map';
-import { HostIngress } from '../lib/host-ingress';
-import * as kplus from '../lib/kplus';
-import { identityLabels, imageVersion } from '../lib/labels';
-import { DefaultDenyNetworkPolicy, WorkloadNetworkPolicy } from '../lib/network-policy';
-import { PlatformConfig } from '../lib/platform';
-import * as probes from '../lib/probes';
-import { projectRoot } from '../lib/project-root';
-import { Resources } from '../lib/quantity';
-import { RESTRICTED } from '../lib/security';
-import { tlsProxySidecar } from '../lib/tls-proxy';
-import * as v from '../lib/validation';
-import { WebService } from '../lib/web-service';
+import { AppChart, AppNamespace, identityLabels, imageVersion, kplus, PlatformConfig, PodSecurityLevel, projectRoot, v } from '../lib/core';
+import { AppPod, probes, Resources, RESTRICTED, tlsProxySidecar, WebService } from '../lib/workloads';
+import { AppSecret, FileConfigMap, SecretSource } from '../lib/config';
+import { DefaultDenyNetworkPolicy, ExposedService, HostIngress, WorkloadNetworkPolicy } from '../lib/networking';
 
 export interface GoOkConfig {
   readonly namespace: string;

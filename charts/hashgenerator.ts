@@ -1,13 +1,7 @@
 import { Construct } from 'constructs';
-import { AppChart } from '../lib/app-chart';
-import { AppDeployment } from '../lib/app-deployment';
-import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
-import { imageVersion } from '../lib/labels';
-import { DefaultDenyNetworkPolicy, WorkloadNetworkPolicy } from '../lib/network-policy';
-import { PlatformConfig } from '../lib/platform';
-import { AppContainerSpec } from '../lib/pod-template';
-import { IMAGE_ROOT, RESTRICTED } from '../lib/security';
-import * as v from '../lib/validation';
+import { AppChart, AppNamespace, imageVersion, PlatformConfig, PodSecurityLevel, v } from '../lib/core';
+import { AppContainerSpec, AppDeployment, IMAGE_ROOT, RESTRICTED } from '../lib/workloads';
+import { DefaultDenyNetworkPolicy, WorkloadNetworkPolicy } from '../lib/networking';
 
 export interface HashGeneratorConfig {
   /** Namespace; one other than `default` is created (and labelled for Pod Security) by the chart. */

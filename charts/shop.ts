@@ -1,18 +1,9 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
-import { AppChart } from '../lib/app-chart';
-import { AutoscalingSpec } from '../lib/autoscaler';
-import { AppNamespace, PodSecurityLevel } from '../lib/app-namespace';
-import { AppSecret, SecretSource } from '../lib/app-secret';
-import { ValidationError } from '../lib/errors';
-import { HostIngress } from '../lib/host-ingress';
-import * as kplus from '../lib/kplus';
-import { DefaultDenyNetworkPolicy, TrafficPeer, WorkloadNetworkPolicy } from '../lib/network-policy';
-import { NodeAppSource, nodeAppPod } from '../lib/node-app-source';
-import { PlatformConfig } from '../lib/platform';
-import * as probes from '../lib/probes';
-import * as v from '../lib/validation';
-import { WebService } from '../lib/web-service';
+import { AppChart, AppNamespace, kplus, PlatformConfig, PodSecurityLevel, v, ValidationError } from '../lib/core';
+import { AutoscalingSpec, nodeAppPod, NodeAppSource, probes, WebService } from '../lib/workloads';
+import { AppSecret, SecretSource } from '../lib/config';
+import { DefaultDenyNetworkPolicy, HostIngress, TrafficPeer, WorkloadNetworkPolicy } from '../lib/networking';
 
 /** The four services, by the names peers use to find them. */
 export const SERVICE_NAMES = ['api-gateway', 'order-service', 'payment-service', 'db'] as const;

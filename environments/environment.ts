@@ -1,7 +1,7 @@
 import { GoOkConfig } from '../charts/go-ok';
 import { HashGeneratorConfig } from '../charts/hashgenerator';
 import { ShopConfig } from '../charts/shop';
-import { PlatformConfig } from '../lib/platform';
+import { PlatformConfig } from '../lib/core';
 
 /**
  * Everything that differs between environments. main.ts synthesizes each into `dist/<name>/`; a new

@@ -1,4 +1,4 @@
-import * as kplus from '../lib/kplus';
+import { kplus } from '../lib/core';
 import { EnvironmentConfig } from './environment';
 
 /** The upstream shop code, pinned to its last commit ("k8s check done", 2018-01-30) rather than `master`. */

@@ -1,4 +1,4 @@
-import * as kplus from '../lib/kplus';
+import { kplus } from '../lib/core';
 import { EnvironmentConfig } from './environment';
 import { SHOP_UPSTREAM } from './local';
 

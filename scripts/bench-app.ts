@@ -3,11 +3,11 @@
  * the size of the model. Same constructs as the real charts.
  */
 import { App } from 'cdk8s';
-import { AppChart } from '../lib/app-chart';
-import { AppNamespace } from '../lib/app-namespace';
-import * as probes from '../lib/probes';
-import { RESTRICTED } from '../lib/security';
-import { WebService } from '../lib/web-service';
+import { AppChart } from '../lib/core/app-chart';
+import { AppNamespace } from '../lib/core/app-namespace';
+import * as probes from '../lib/workloads/probes';
+import { RESTRICTED } from '../lib/workloads/security';
+import { WebService } from '../lib/workloads/web-service';
 
 const count = Number(process.env.BENCH_SERVICES ?? 100);
 const app = new App({ outdir: process.env.CDK8S_OUTDIR ?? 'dist-bench', outputFileExtension: '.k8s.yaml' });

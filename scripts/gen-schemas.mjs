@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Generates the committed, offline JSON schemas used by kubeconform (scripts/lint-k8s.sh) and by the ajv
-// validator (lib/schema-validation.ts):
+// validator (synth/schema-validation.ts):
 //
 //   schemas/kubernetes/<v>-standalone-strict/<kind>-<group>-<version>.json   (kubeconform's directory layout)
 //   schemas/crds/<kind>-<group>-<version>.json                              (one per CRD version, from crds/)

@@ -9,12 +9,12 @@ import { execFileSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { ENVIRONMENTS, EnvironmentConfig } from '../environments';
-import { AppSecret } from '../lib/app-secret';
-import { ValidationError } from '../lib/errors';
-import { projectRoot } from '../lib/project-root';
+import { AppSecret } from '../lib/config/app-secret';
+import { ValidationError } from '../lib/core/errors';
+import { projectRoot } from '../lib/core/project-root';
 import {
   certificatePath, missingKeys, parseFileSource, readCertificate, readPlainFiles, sealValues, sealedFilePath, secretRef, writeSealedFile,
-} from '../lib/secret-store';
+} from '../lib/config/secret-store';
 import { buildApp } from '../main';
 
 const USAGE = 'usage: npm run seal -- <environment> <secret-name> <folder | file | key=file>...';

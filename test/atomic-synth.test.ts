@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { recoverFolder, replaceFolder } from '../lib/synth-output';
+import { recoverFolder, replaceFolder } from '../synth/synth-output';
 
 // A failed synth must leave dist/ exactly as it was. Each case copies the project (as git tracks it) into a temporary
 // folder, breaks it in one way, runs the real `cdk8s synth` there and compares dist/ byte for byte.

@@ -1,8 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { KUBERNETES_VERSIONS, SchemaValidator } from '../lib/schema-validation';
-import { readManifests } from '../lib/synth-output';
+import { KUBERNETES_VERSIONS, SchemaValidator } from '../synth/schema-validation';
+import { readManifests } from '../synth/synth-output';
 
 const root = path.join(__dirname, '..');
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'schema-cache-'));

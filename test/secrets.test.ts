@@ -7,11 +7,11 @@ import { Testing, Yaml } from 'cdk8s';
 import { ENVIRONMENTS, EnvironmentConfig } from '../environments';
 import { local } from '../environments/local';
 import { buildApp } from '../main';
-import { AppChart } from '../lib/app-chart';
-import { AppSecret, AppSecretProps } from '../lib/app-secret';
-import { certificatePath, readCertificate, sealValues, sealedFilePath, writeSealedFile } from '../lib/secret-store';
-import { parseSealingCertificate } from '../lib/sealing';
-import { readManifests } from '../lib/synth-output';
+import { AppChart } from '../lib/core/app-chart';
+import { AppSecret, AppSecretProps } from '../lib/config/app-secret';
+import { certificatePath, readCertificate, sealValues, sealedFilePath, writeSealedFile } from '../lib/config/secret-store';
+import { parseSealingCertificate } from '../lib/config/sealing';
+import { readManifests } from '../synth/synth-output';
 import { seal } from '../scripts/seal';
 import { K8sObject, allObjects } from './support';
 

@@ -8,13 +8,13 @@ import { HashGeneratorChart } from '../charts/hashgenerator';
 import { ShopChart } from '../charts/shop';
 import { local } from '../environments/local';
 import { production } from '../environments/production';
-import { AppChart } from '../lib/app-chart';
-import { FileConfigMap } from '../lib/file-config-map';
-import { HostIngress } from '../lib/host-ingress';
-import * as kplus from '../lib/kplus';
-import { AppContainerSpec } from '../lib/pod-template';
-import { RESTRICTED } from '../lib/security';
-import { WebService, WebServiceProps } from '../lib/web-service';
+import { AppChart } from '../lib/core/app-chart';
+import { FileConfigMap } from '../lib/config/file-config-map';
+import { HostIngress } from '../lib/networking/host-ingress';
+import * as kplus from '../lib/core/kplus';
+import { AppContainerSpec } from '../lib/workloads/pod-template';
+import { RESTRICTED } from '../lib/workloads/security';
+import { WebService, WebServiceProps } from '../lib/workloads/web-service';
 import { buildApp, selectEnvironments } from '../main';
 
 // One row per validation rule: what the user got wrong, and the words the error must contain (construct path,
@@ -69,7 +69,7 @@ const cases: [string, () => unknown, RegExp][] = [
   ['peer from another model', () => {
     const foreign = web({ name: 'db' }, {}, chart());
     const shop = new ShopChart(Testing.app(), 'shop', local.shop);
-    return require('../lib/validation').samePeerModel(shop, 'api-gateway peers', [foreign]);
+    return require('../lib/core/validation').samePeerModel(shop, 'api-gateway peers', [foreign]);
   }, /shop: invalid api-gateway peers "test\/web": must be a service of this app/],
   ['address of a port the peer does not have', () => web().service.address('grpc'), /test\/web\/Service: invalid port "grpc": must be one of http/],
   ['duplicate env names', () => web({}, { env: [{ name: 'PORT', value: '80' }, { name: 'PORT', value: '81' }] }), /invalid container "web" env names "PORT": must be unique/],

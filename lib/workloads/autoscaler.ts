@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
-import { KubeHorizontalPodAutoscalerV2 } from '../imports/k8s';
-import { ValidationError } from './errors';
+import { KubeHorizontalPodAutoscalerV2 } from '../../imports/k8s';
+import { ValidationError } from '../core/errors';
 
 export interface AutoscalingSpec {
   /** At least 2, so one pod can be lost. */

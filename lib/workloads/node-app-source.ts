@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import * as kplus from './kplus';
+import * as kplus from '../core/kplus';
 import { AppContainerSpec } from './pod-template';
 import { Resources } from './quantity';
 import { IMAGE_ROOT, RESTRICTED } from './security';

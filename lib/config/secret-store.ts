@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
-import { ValidationError } from './errors';
+import { ValidationError } from '../core/errors';
 import { SealingCertificate, SealingScope, hybridEncrypt, isSealedValue, parseSealingCertificate, strictLabel } from './sealing';
 
 // Where secrets live in the repository, and the committed sealed-file format. Only `npm run seal` sees plaintext

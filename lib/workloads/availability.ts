@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { KubePodDisruptionBudget, IntOrString } from '../imports/k8s';
+import { KubePodDisruptionBudget, IntOrString } from '../../imports/k8s';
 
 export interface DisruptionBudgetProps {
   readonly name: string;

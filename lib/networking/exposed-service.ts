@@ -1,9 +1,9 @@
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ValidationError } from './errors';
-import * as kplus from './kplus';
-import * as v from './validation';
-import { IExposable } from './workload';
+import { ValidationError } from '../core/errors';
+import * as kplus from '../core/kplus';
+import * as v from '../core/validation';
+import { IExposable } from '../workloads/workload';
 
 /** One port of the Service, pointing at a port the workload declares. */
 export interface ServicePortSpec {

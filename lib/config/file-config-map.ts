@@ -2,9 +2,9 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Construct } from 'constructs';
-import { ValidationError } from './errors';
-import * as kplus from './kplus';
-import * as v from './validation';
+import { ValidationError } from '../core/errors';
+import * as kplus from '../core/kplus';
+import * as v from '../core/validation';
 
 /** The API server rejects objects over 1 MiB; leave room for metadata. */
 const MAX_DATA_BYTES = 1024 * 1024 - 4096;

@@ -1,5 +1,5 @@
 import { Duration } from 'cdk8s';
-import * as kplus from './kplus';
+import * as kplus from '../core/kplus';
 
 // Probe shapes that fit the seed apps, none of which has a health endpoint (see ../README.md, "Probes").
 

@@ -1,13 +1,13 @@
 import { ApiObject, Chart, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
-import { SealedSecret } from '../imports/bitnami.com';
-import { KubeSecret } from '../imports/k8s';
-import { ValidationError } from './errors';
-import { projectRoot } from './project-root';
+import { SealedSecret } from '../../imports/bitnami.com';
+import { KubeSecret } from '../../imports/k8s';
+import { ValidationError } from '../core/errors';
+import { projectRoot } from '../core/project-root';
 import {
   SecretId, SealedFile, checkSealedFor, isSecretKey, missingKeys, readPlainFiles, readSealedFile, sealCommand, sealedFilePath, secretRef, shown,
 } from './secret-store';
-import * as v from './validation';
+import * as v from '../core/validation';
 
 /** Ciphertext committed in `secrets/<environment>/<name>.yaml` (made by `npm run seal`): emits a SealedSecret. */
 export interface SealedSource {

@@ -1,13 +1,13 @@
 import { ApiObject, Chart, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
-import * as kplus from './kplus';
-import { AppIdentity, identityLabels } from './labels';
+import * as kplus from '../core/kplus';
+import { AppIdentity, identityLabels } from '../core/labels';
 import { AppPodSpec, ContainerPortSpec, buildPod, podSecurityContext } from './pod-template';
-import * as v from './validation';
+import * as v from '../core/validation';
 import { CDK8S_ADDR_LABEL_POINTER, IExposable, dedicatedServiceAccount } from './workload';
 import { AutoscalingSpec, CpuAutoscaler } from './autoscaler';
 import { DisruptionBudget, spreadOverNodes } from './availability';
-import { ValidationError } from './errors';
+import { ValidationError } from '../core/errors';
 
 export interface AppDeploymentProps extends AppPodSpec {
   /** The Deployment's name (DNS-1123 label); also `app.kubernetes.io/instance`. */

@@ -1,5 +1,5 @@
 import { Construct, IConstruct } from 'constructs';
-import * as kplus from './kplus';
+import * as kplus from '../core/kplus';
 import { ContainerPortSpec } from './pod-template';
 
 /**

@@ -10,7 +10,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
  * Strict validation of synthesized objects against the official Kubernetes schemas (and CRD schemas), with the
  * committed standalone-strict JSON schemas under schemas/ (see scripts/gen-schemas.mjs): unknown fields, wrong
  * types and missing required fields are errors. Used by main.ts before dist/ is replaced, by the cdk8s
- * validation plugin (validation/), and by `npm test` over the committed dist/.
+ * validation plugin (synth/validation-plugin/), and by `npm test` over the committed dist/.
  */
 
 /** The API levels we validate against: cdk8s-plus-27's, and the newest release. */
@@ -148,7 +148,7 @@ function sha256(data: string | Buffer): string {
 
 /**
  * The proof, left in the staging folder, that main.ts validated these exact manifests with these exact schemas
- * before promoting them: the cdk8s validation plugin (validation/index.js) re-hashes the files and skips a second
+ * before promoting them: the cdk8s validation plugin (synth/validation-plugin/index.js) re-hashes the files and skips a second
  * validation when nothing differs. Format: `{ "files": { "<absolute path>": "<sha256>" } }`.
  */
 export const VALIDATION_STAMP = '.schema-validated.json';

@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { AppDeployment, AppDeploymentProps } from './app-deployment';
-import { ExposedService, ServicePortSpec } from './exposed-service';
-import * as kplus from './kplus';
+import { ExposedService, ServicePortSpec } from '../networking/exposed-service';
+import * as kplus from '../core/kplus';
 
 export interface WebServiceProps extends AppDeploymentProps {
   /** @default ClusterIP */

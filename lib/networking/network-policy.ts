@@ -1,8 +1,8 @@
 import { Construct } from 'constructs';
-import { KubeNetworkPolicy, IntOrString, NetworkPolicyPeer, NetworkPolicyPort } from '../imports/k8s';
-import { ValidationError } from './errors';
-import { identityLabels } from './labels';
-import { IExposable } from './workload';
+import { KubeNetworkPolicy, IntOrString, NetworkPolicyPeer, NetworkPolicyPort } from '../../imports/k8s';
+import { ValidationError } from '../core/errors';
+import { identityLabels } from '../core/labels';
+import { IExposable } from '../workloads/workload';
 
 /** Who may talk to a workload, or whom it may talk to. */
 export type TrafficPeer =

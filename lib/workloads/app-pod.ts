@@ -1,9 +1,9 @@
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
-import * as kplus from './kplus';
-import { AppIdentity, identityLabels } from './labels';
+import * as kplus from '../core/kplus';
+import { AppIdentity, identityLabels } from '../core/labels';
 import { AppPodSpec, ContainerPortSpec, buildPod, podSecurityContext } from './pod-template';
-import * as v from './validation';
+import * as v from '../core/validation';
 import { CDK8S_ADDR_LABEL_POINTER, IExposable, dedicatedServiceAccount } from './workload';
 
 export interface AppPodProps extends AppPodSpec {

@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { ExposedService } from './exposed-service';
-import * as kplus from './kplus';
-import * as v from './validation';
+import * as kplus from '../core/kplus';
+import * as v from '../core/validation';
 
 export interface HostIngressProps {
   /** Ingress name (DNS-1123 subdomain). */

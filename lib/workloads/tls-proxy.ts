@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
-import { FileConfigMap } from './file-config-map';
-import * as kplus from './kplus';
+import { FileConfigMap } from '../config/file-config-map';
+import * as kplus from '../core/kplus';
 import { AppContainerSpec } from './pod-template';
 import * as probes from './probes';
 import { Resources } from './quantity';

@@ -10,7 +10,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 
-const STAMP = '.schema-validated.json'; // lib/schema-validation.ts VALIDATION_STAMP
+const STAMP = '.schema-validated.json'; // synth/schema-validation.ts VALIDATION_STAMP
 
 class KubernetesSchemaValidation {
   constructor(props = {}) {
@@ -28,7 +28,7 @@ class KubernetesSchemaValidation {
     const unregister = require('tsx/cjs/api').register();
     let violations;
     try {
-      const { SchemaValidator, KUBERNETES_VERSIONS } = require('../lib/schema-validation.ts');
+      const { SchemaValidator, KUBERNETES_VERSIONS } = require('../schema-validation.ts');
       const objects = context.manifests.flatMap((file) => context.parseManifest(file).filter(Boolean).map((object) => ({ file, object })));
       violations = new SchemaValidator(this.schemaRoot, path.resolve('.cache', 'schema-validators')).validate(objects, this.versions ?? KUBERNETES_VERSIONS);
       context.logger.log(`validated ${objects.length} objects against Kubernetes ${(this.versions ?? KUBERNETES_VERSIONS).join(', ')}`);

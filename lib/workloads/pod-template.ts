@@ -1,10 +1,10 @@
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { IConstruct } from 'constructs';
-import { Quantity } from '../imports/k8s';
-import * as kplus from './kplus';
+import { Quantity } from '../../imports/k8s';
+import * as kplus from '../core/kplus';
 import { Resources, renderResources } from './quantity';
 import { SecurityProfile, isRestricted } from './security';
-import * as v from './validation';
+import * as v from '../core/validation';
 
 /** A port a container listens on. */
 export interface ContainerPortSpec {

@@ -1,5 +1,5 @@
 import { IConstruct } from 'constructs';
-import { ValidationError } from './errors';
+import { ValidationError } from '../core/errors';
 
 const SUFFIX: Record<string, number> = {
   '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4,
