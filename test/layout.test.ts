@@ -28,11 +28,14 @@ describe('layout', () => {
   };
   for (const [folder, may] of Object.entries(allowed)) {
     test(`${folder}/ imports only from ${may.join(', ')}`, () => {
-      expect(tsFiles(folder).flatMap(relativeImports).length).toBeGreaterThan(0); // the scan sees imports at all
       const wrong = tsFiles(folder).flatMap((f) => relativeImports(f).filter((i) => !may.includes(topFolder(i))).map((i) => `${f} -> ${i}`));
       expect(wrong).toEqual([]);
     });
   }
+
+  test('the scan sees imports at all', () => {
+    expect(tsFiles('lib').flatMap(relativeImports).length).toBeGreaterThan(20);
+  });
 
   test('every file of lib/ lives in a concern folder that has an index.ts with a header', () => {
     const files = tsFiles('lib');
