@@ -28,6 +28,13 @@ export interface GoOkConfig {
      * @default ClusterIP
      */
     readonly nodePorts?: { readonly http: number; readonly https: number };
+    /**
+     * The ports the processes bind inside the Pod: go-ok's `PORT` and nginx's TLS `listen`. The Service keeps
+     * 80/443 and maps them by port name. Below 1024 the Pod needs the safe sysctl
+     * `net.ipv4.ip_unprivileged_port_start=0` to bind them without root.
+     * @default { app: 80, tls: 443 } (the seed's pod.yml: `PORT=80`)
+     */
+    readonly listenPorts?: { readonly app: number; readonly tls: number };
   };
   /** nginx image for the TLS proxy sidecar. */
   readonly tlsProxyImage: string;
@@ -67,7 +74,13 @@ export class GoOkChart extends AppChart {
     super(scope, id, { partOf: APP });
     v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'serviceType', 'ingress', 'declaredPod', 'tlsProxyImage', 'tlsSecret', 'podSecurity']);
     v.knownKeys(this, 'config.ingress', config.ingress, ['host', 'className', 'tlsSecretName']);
-    v.knownKeys(this, 'config.declaredPod', config.declaredPod, ['nodePorts']);
+    v.knownKeys(this, 'config.declaredPod', config.declaredPod, ['nodePorts', 'listenPorts']);
+    const listen = config.declaredPod.listenPorts ?? { app: 80, tls: 443 };
+    v.knownKeys(this, 'config.declaredPod.listenPorts', listen, ['app', 'tls']);
+    v.port(this, 'config.declaredPod.listenPorts.app', listen.app);
+    v.port(this, 'config.declaredPod.listenPorts.tls', listen.tls);
+    v.unique(this, 'config.declaredPod.listenPorts', [listen.app, listen.tls]);
+    const privilegedPorts = Math.min(listen.app, listen.tls) < 1024;
     const namespace = config.namespace;
     // `default` exists in every cluster and is not ours to label.
     if (namespace !== 'default') new AppNamespace(this, 'Namespace', { name: namespace, podSecurity: config.podSecurity });
@@ -100,6 +113,7 @@ export class GoOkChart extends AppChart {
       namespace,
       files: { 'proxy.conf': 'nginx/proxy.conf' },
       baseDir: projectRoot(),
+      substitutions: { TLS_PORT: listen.tls, APP_PORT: listen.app },
       labels: identityLabels({ name: APP, instance: 'nginx-proxy-conf', component: 'tls-proxy' }),
     });
     // When the Ingress terminates TLS with the same Secret, it must be of type kubernetes.io/tls, which requires
@@ -120,21 +134,22 @@ export class GoOkChart extends AppChart {
       selectorLabels: { app: 'go-ok-app', purpose: 'example' },
       dedicatedServiceAccount: platform.dedicatedServiceAccounts,
       // PORT=80 as in pod.yml. Binding 80 (and nginx's 443) without root or NET_BIND_SERVICE: this namespaced,
-      // safe sysctl lowers the privileged-port floor for this pod's network namespace only.
-      sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0' },
-      annotations: {
+      // safe sysctl lowers the privileged-port floor for this pod's network namespace only. Environments that
+      // listen on unprivileged ports need neither the sysctl nor kube-linter's suppression of it.
+      sysctls: privilegedPorts ? { 'net.ipv4.ip_unprivileged_port_start': '0' } : undefined,
+      annotations: privilegedPorts ? {
         'ignore-check.kube-linter.io/unsafe-sysctls': 'net.ipv4.ip_unprivileged_port_start is namespaced and in the Kubernetes safe set '
           + 'since 1.22 (allowed by Pod Security "restricted"); kube-linter\'s list predates it',
-      },
+      } : undefined,
       containers: [
         {
           name: APP,
           image: config.image,
           imagePullPolicy: kplus.ImagePullPolicy.ALWAYS,
-          port: { name: 'http', number: 80 },
-          env: [{ name: 'PORT', value: '80' }, { name: 'GIN_MODE', value: 'release' }],
-          readiness: probes.httpGet('/', 80),
-          liveness: probes.tcp(80, { failureThreshold: 6 }),
+          port: { name: 'http', number: listen.app },
+          env: [{ name: 'PORT', value: String(listen.app) }, { name: 'GIN_MODE', value: 'release' }],
+          readiness: probes.httpGet('/', listen.app),
+          liveness: probes.tcp(listen.app, { failureThreshold: 6 }),
           resources: GO_OK_RESOURCES,
           security: RESTRICTED,
         },
@@ -142,7 +157,7 @@ export class GoOkChart extends AppChart {
           image: config.tlsProxyImage,
           config: proxyConf,
           tlsSecretName: tlsSecret.name,
-          port: 443,
+          port: listen.tls,
           resources: NGINX_RESOURCES,
           security: RESTRICTED,
         }),
@@ -151,13 +166,16 @@ export class GoOkChart extends AppChart {
     // The seed's service.yml selects `app: go-ok` (the pod says `app: go-ok-app`), so it selects nothing, and it is
     // named `go-ok` like the expose Service. Deriving the Service from the pod makes both mistakes impossible:
     // the selector is the pod's, and the name is the pod's (`go-ok-pod`).
+    // With NetworkPolicies on, the Pod admits only https (below): plain http to go-ok is the proxy's upstream and
+    // stays inside the Pod, so the Service does not offer a port that every client would find closed.
     const nodePorts = config.declaredPod.nodePorts;
+    const exposeHttp = !platform.networkPolicies;
     new ExposedService(this, 'GoOkPodService', {
       target: pod,
       type: nodePorts ? kplus.ServiceType.NODE_PORT : kplus.ServiceType.CLUSTER_IP,
       ports: [
-        { targetPort: 'http', nodePort: nodePorts?.http },
-        { targetPort: 'https', nodePort: nodePorts?.https },
+        ...(exposeHttp ? [{ targetPort: 'http', port: 80, nodePort: nodePorts?.http }] : []),
+        { targetPort: 'https', port: 443, nodePort: nodePorts?.https },
       ],
     });
 

@@ -46,15 +46,6 @@ export interface ShopConfig {
 const SHOP = 'shop';
 
 /**
- * db runs one replica on purpose; kube-score's replica check (it wants 2+ behind a Service) is suppressed on the
- * object, with the reason beside it. (Its PDB and anti-affinity checks skip an explicit single replica.)
- */
-const SINGLE_REPLICA_SUPPRESSIONS = (reason: string): Record<string, string> => ({
-  'kube-score/ignore': 'deployment-replicas',
-  'kube-score/ignore-reason': reason,
-});
-
-/**
  * The shop (Khaliper, "My Journey into Microservices with Kubernetes"): api-gateway -> order-service and
  * payment-service -> db. Each program takes its peers' `<service>.<namespace>:<port>` addresses as arguments;
  * here they come from the peers' Services, so a rename or a new port reaches every caller.
@@ -69,7 +60,7 @@ export class ShopChart extends AppChart {
     // Who calls whom, and who needs the internet to start: the NetworkPolicies below are derived from it.
     const flows = new Map<WebService, { needsInternet: boolean; calls: readonly WebService[] }>();
     const service = (name: ShopServiceName, port: number, component: string, peers: readonly WebService[],
-      extra: { readiness?: kplus.Probe; singleReplicaReason?: string; serviceType?: kplus.ServiceType; autoscaling?: AutoscalingSpec } = {}) => {
+      extra: { readiness?: kplus.Probe; singleInstanceReason?: string; serviceType?: kplus.ServiceType; autoscaling?: AutoscalingSpec } = {}) => {
       v.samePeerModel(this, `${name} peers`, peers);
       const code = nodeAppPod(this, config.codeSource, name, peers.map((p) => p.address));
       const svc = new WebService(this, name, {
@@ -78,11 +69,10 @@ export class ShopChart extends AppChart {
         identity: { name, component, version: code.version },
         replicas: extra.autoscaling ? undefined : config.replicas[name],
         autoscaling: extra.autoscaling,
-        singleReplicaReason: extra.singleReplicaReason,
+        singleInstanceReason: extra.singleInstanceReason,
         serviceType: extra.serviceType,
         dedicatedServiceAccount: platform.dedicatedServiceAccounts,
         highAvailability: platform.highAvailability,
-        annotations: extra.singleReplicaReason ? SINGLE_REPLICA_SUPPRESSIONS(extra.singleReplicaReason) : undefined,
         initContainers: code.initContainers,
         containers: [{
           name,
@@ -109,7 +99,7 @@ export class ShopChart extends AppChart {
     const db = service('db', 3004, 'database', [], {
       // GET /orders reads the in-memory array: 200 without any dependency.
       readiness: probes.httpGet('/orders', 3004),
-      singleReplicaReason: 'db keeps its orders and transactions in memory, so a second pod would be a second, different database',
+      singleInstanceReason: 'db keeps its orders and transactions in memory, so a second pod would be a second, different database',
     });
     const payment = service('payment-service', 3001, 'payment', [db]);
     const order = service('order-service', 3002, 'order', [payment, db]);

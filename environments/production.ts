@@ -25,7 +25,8 @@ export const production: EnvironmentConfig = {
     replicas: 2,
     serviceType: kplus.ServiceType.CLUSTER_IP,
     ingress: { host: 'go-ok.imti.cloud', className: 'nginx', tlsSecretName: 'tls-certs' },
-    declaredPod: {},
+    // Unprivileged ports: no sysctl needed; the Service still answers on 443.
+    declaredPod: { listenPorts: { app: 8080, tls: 8443 } },
     tlsProxyImage: 'nginx:1.28.0-alpine',
     // secrets/production/tls-certs.yaml, sealed with sealing/production.pem.
     tlsSecret: { kind: 'sealed', environment: 'production' },

@@ -97,6 +97,18 @@ describe('production: availability', () => {
     }
   });
 
+  test('no process binds a privileged port, so no pod needs the unprivileged-port sysctl', () => {
+    for (const t of templates) {
+      expect([t.owner.metadata.name, t.spec.securityContext.sysctls]).toEqual([t.owner.metadata.name, undefined]);
+      for (const c of t.spec.containers) for (const p of c.ports ?? []) expect([c.name, p.containerPort >= 1024]).toEqual([c.name, true]);
+    }
+  });
+
+  test('the declared Pod\'s Service offers only https, the one port its NetworkPolicy admits, on 443', () => {
+    const svc = of('Service').find((s) => s.metadata.name === 'go-ok-pod')!;
+    expect(svc.spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
+  });
+
   test('db stays at exactly one replica', () => {
     expect(of('Deployment').find((d) => d.metadata.name === 'db')!.spec.replicas).toBe(1);
   });

@@ -20,7 +20,16 @@ export interface FileConfigMapProps {
   readonly baseDir: string;
   /** Labels for the object. */
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * Values for `{{NAME}}` placeholders in the files (e.g. a listen port that differs per environment). Every
+   * placeholder in a file must have a value and every value must be used, so a typo cannot ship a literal
+   * `{{NAME}}`.
+   * @default no placeholders allowed
+   */
+  readonly substitutions?: Readonly<Record<string, string | number>>;
 }
+
+const PLACEHOLDER = /\{\{([A-Z][A-Z0-9_]*)\}\}/g;
 
 /**
  * A ConfigMap built from files in the repository, read at synth time. A missing, empty or oversized file is a
@@ -39,6 +48,7 @@ export class FileConfigMap extends Construct {
     const data: Record<string, string> = {};
     const hash = createHash('sha256');
     let total = 0;
+    const used = new Set<string>();
     for (const [key, rel] of Object.entries(props.files).sort(([a], [b]) => a.localeCompare(b))) {
       if (!CONFIG_KEY.test(key) || key.length > 253) {
         throw ValidationError.of(this, 'files key', key, 'must consist of letters, digits, "-", "_" and "." (a ConfigMap data key)');
@@ -51,6 +61,7 @@ export class FileConfigMap extends Construct {
         throw ValidationError.of(this, `files["${key}"]`, rel, `must be a readable file (${(e as NodeJS.ErrnoException).code ?? e})`);
       }
       if (content.trim().length === 0) throw ValidationError.of(this, `files["${key}"]`, rel, 'must not be empty');
+      content = this.render(key, rel, content, props.substitutions ?? {}, used);
       total += Buffer.byteLength(content);
       if (total > MAX_DATA_BYTES) {
         throw ValidationError.of(this, `files["${key}"]`, rel, `brings the ConfigMap to ${total} bytes; Kubernetes objects must stay under 1 MiB`);
@@ -58,10 +69,22 @@ export class FileConfigMap extends Construct {
       data[key] = content;
       hash.update(`${key}\0${content}\0`);
     }
+    const unused = Object.keys(props.substitutions ?? {}).filter((k) => !used.has(k));
+    if (unused.length) throw ValidationError.of(this, 'substitutions', unused.join(', '), 'must each appear as {{NAME}} in one of the files');
     this.checksum = hash.digest('hex');
     this.configMap = new kplus.ConfigMap(this, 'Resource', {
       metadata: { name: this.name, namespace: props.namespace, labels: { ...props.labels } },
       data,
+    });
+  }
+
+  private render(key: string, rel: string, content: string, values: Readonly<Record<string, string | number>>, used: Set<string>): string {
+    return content.replace(PLACEHOLDER, (_, name: string) => {
+      if (!(name in values)) {
+        throw ValidationError.of(this, `files["${key}"]`, rel, `has the placeholder {{${name}}} but substitutions has no ${name}`);
+      }
+      used.add(name);
+      return String(values[name]);
     });
   }
 }

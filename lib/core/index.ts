@@ -11,3 +11,4 @@ export * from './labels';
 export * from './platform';
 export * from './project-root';
 export * as v from './validation';
+export * from './server-defaults';

@@ -137,3 +137,11 @@ export function samePeerModel(scope: IConstruct, field: string, peers: readonly 
     }
   }
 }
+
+/** A non-empty, non-blank string (a reason, a description written on an object). */
+export function nonEmpty(scope: IConstruct, field: string, value: string): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw ValidationError.of(scope, field, value, 'must be a non-empty string that says why');
+  }
+  return value;
+}

@@ -1,5 +1,6 @@
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
+import { IntOrString } from '../../imports/k8s';
 import { ValidationError } from '../core/errors';
 import * as kplus from '../core/kplus';
 import * as v from '../core/validation';
@@ -82,7 +83,7 @@ export class ExposedService extends Construct {
         this.claimNodePort(s.nodePort);
       }
       byName.set(declared.name, port);
-      // Service port names equal container port names, so `targetPort` can be the name (survives renumbering).
+      // Service port names equal container port names; targetPort becomes the name below.
       ports.push({ name: declared.name, port, targetPort: declared.number, nodePort: s.nodePort });
     }
     v.unique(this, 'ports.port', ports.map((p) => p.port));
@@ -94,8 +95,13 @@ export class ExposedService extends Construct {
       ports,
     });
     for (const [k, val] of Object.entries(target.selectorLabels)) this.service.selectLabel(k, val);
+    const obj = ApiObject.of(this.service);
     // cdk8s-plus renders `externalIPs: []`; drop the noise.
-    ApiObject.of(this.service).addJsonPatch(JsonPatch.remove('/spec/externalIPs'));
+    obj.addJsonPatch(JsonPatch.remove('/spec/externalIPs'));
+    // Target the container port by name (cdk8s-plus only takes a number): the Service keeps working when a
+    // workload listens on another number, e.g. go-ok's Pod on 8080/8443 in production behind Service ports 80/443.
+    // Patches apply before the typed rendering, which reads an IntOrString object here.
+    ports.forEach((p, i) => obj.addJsonPatch(JsonPatch.replace(`/spec/ports/${i}/targetPort`, IntOrString.fromString(p.name!))));
   }
 
   /** The port number for a target port name (the only port, when there is one). */

@@ -42,11 +42,14 @@ export interface AppDeploymentProps extends AppPodSpec {
    */
   readonly highAvailability?: boolean;
   /**
-   * Set when the program cannot run as more than one pod (e.g. it keeps its data in memory); any replica count
-   * other than 1 is then an error. The string says why.
-   * @default no such limit
+   * Makes this a single-instance workload, for a program that must never run as two pods at once (e.g. it keeps
+   * its data in memory: a second pod is a second, different database). The string says why, and is written on the
+   * Deployment. It implies: exactly 1 replica in every environment (anything else, or `autoscaling`, is an error),
+   * the `Recreate` strategy (the old pod is gone before the new one starts, so a rollout never overlaps the two),
+   * and no PodDisruptionBudget or spread (a budget of one pod would block every node drain).
+   * @default not single-instance: RollingUpdate, any replica count
    */
-  readonly singleReplicaReason?: string;
+  readonly singleInstanceReason?: string;
   /**
    * Annotations on the Deployment, e.g. linter suppressions with their reason.
    * @default none
@@ -68,6 +71,8 @@ export class AppDeployment extends Construct implements IExposable {
   public readonly identityLabels: Readonly<Record<string, string>>;
   /** The pod count, or 'autoscaled'. */
   public readonly replicas: number | 'autoscaled';
+  /** True for a single-instance workload (`singleInstanceReason`): one pod, never two, not even during a rollout. */
+  public readonly singleInstance: boolean;
   public readonly deployment: kplus.Deployment;
 
   constructor(scope: Construct, id: string, props: AppDeploymentProps) {
@@ -79,15 +84,27 @@ export class AppDeployment extends Construct implements IExposable {
     }
     this.replicas = props.autoscaling ? 'autoscaled' : props.replicas ?? 1;
     if (this.replicas !== 'autoscaled') v.replicas(this, 'replicas', this.replicas);
-    if (props.singleReplicaReason && this.replicas !== 1) {
-      throw ValidationError.of(this, 'replicas', this.replicas, `must be exactly 1: ${props.singleReplicaReason}`);
+    this.singleInstance = props.singleInstanceReason !== undefined;
+    if (this.singleInstance) {
+      v.nonEmpty(this, 'singleInstanceReason', props.singleInstanceReason!);
+      if (props.autoscaling) {
+        throw ValidationError.of(this, 'autoscaling', JSON.stringify(props.autoscaling), `must be unset for a single-instance workload: ${props.singleInstanceReason}`);
+      }
+      if (this.replicas !== 1) {
+        throw ValidationError.of(this, 'replicas', this.replicas, `must be exactly 1: ${props.singleInstanceReason}`);
+      }
     }
+    // A single-instance workload's one replica is deliberate: kube-score's "at least 2 replicas" does not apply.
+    const annotations = {
+      ...(this.singleInstance ? { 'kube-score/ignore': 'deployment-replicas', 'kube-score/ignore-reason': props.singleInstanceReason! } : {}),
+      ...props.annotations,
+    };
     this.selectorLabels = v.labels(this, 'selectorLabels', { ...(props.selectorLabels ?? { app: props.identity.name }) });
     this.identityLabels = v.labels(this, 'labels', identityLabels({ ...props.identity, instance: this.name }));
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
 
     this.deployment = new kplus.Deployment(this, 'Resource', {
-      metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels }, annotations: props.annotations ? { ...props.annotations } : undefined },
+      metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels }, annotations: Object.keys(annotations).length ? annotations : undefined },
       replicas: this.replicas === 'autoscaled' ? undefined : this.replicas,
       select: false, // cdk8s-plus would select on a hashed address label
       podMetadata: {
@@ -99,6 +116,8 @@ export class AppDeployment extends Construct implements IExposable {
       securityContext: podSecurityContext(props),
       // cdk8s-plus's own spreading is off: `highAvailability` adds anti-affinity and a spread constraint instead.
       spread: false,
+      // RollingUpdate with one replica surges to two pods (25 % rounds up); Recreate never overlaps them.
+      strategy: this.singleInstance ? kplus.DeploymentStrategy.recreate() : undefined,
     });
     this.deployment.select(kplus.LabelSelector.of({ labels: { ...this.selectorLabels } }));
     const obj = ApiObject.of(this.deployment);
@@ -109,7 +128,7 @@ export class AppDeployment extends Construct implements IExposable {
       obj.addJsonPatch(JsonPatch.remove('/spec/replicas'));
       new CpuAutoscaler(this, 'Autoscaler', { ...props.autoscaling, deploymentName: this.name, namespace: this.namespace, labels: this.identityLabels });
     }
-    const several = this.replicas === 'autoscaled' || this.replicas > 1;
+    const several = !this.singleInstance && (this.replicas === 'autoscaled' || this.replicas > 1);
     if (props.highAvailability && several) {
       new DisruptionBudget(this, 'DisruptionBudget', {
         name: this.name, namespace: this.namespace, selectorLabels: this.selectorLabels, labels: this.identityLabels,
