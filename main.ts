@@ -7,6 +7,7 @@ import { ENVIRONMENTS, ENVIRONMENT_KEYS, EnvironmentConfig } from './environment
 import { PLATFORM_KEYS } from './lib/core/platform';
 import { projectRoot } from './lib/core/project-root';
 import * as v from './lib/core/validation';
+import { applyImagePinning } from './lib/workloads/image-lock';
 import { SchemaValidator, formatViolations, writeValidationStamp } from './synth/schema-validation';
 import { assertNoPlaintextSecrets, replaceFolder } from './synth/synth-output';
 
@@ -17,6 +18,7 @@ export function buildApp(env: EnvironmentConfig, outdir: string): App {
   v.dnsLabel(app, 'environment name', env.name);
   const platform = env.platform ?? {};
   v.knownKeys(app, `environment "${env.name}".platform`, platform, PLATFORM_KEYS);
+  applyImagePinning(app, platform.imagePinning, projectRoot());
   new GoOkChart(app, 'go-ok', env.goOk, platform);
   new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator, platform);
   new ShopChart(app, 'shop', env.shop, platform);

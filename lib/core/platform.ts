@@ -16,6 +16,21 @@ export interface PlatformConfig {
    * @default no NetworkPolicies
    */
   readonly networkPolicies?: NetworkPolicyConfig;
+  /**
+   * Run every container image by digest, from the committed images.lock.json (`npm run images:lock`), so two
+   * replicas or a restart can never run different code. An image with no lock entry is a synth error.
+   * @default images run as written (tags)
+   */
+  readonly imagePinning?: ImagePinningConfig;
+}
+
+export interface ImagePinningConfig {
+  /**
+   * Images allowed to stay on their tag, each with the reason. The reason is written on the workload as a Checkov
+   * suppression (`checkov.io/skip1: CKV_K8S_43=<reason>`), so scanners report it as a documented exception.
+   * @default none
+   */
+  readonly exceptions?: Readonly<Record<string, string>>;
 }
 
 export interface NetworkPolicyConfig {
@@ -27,4 +42,4 @@ export interface NetworkPolicyConfig {
   };
 }
 
-export const PLATFORM_KEYS: readonly (keyof PlatformConfig)[] = ['dedicatedServiceAccounts', 'highAvailability', 'networkPolicies'];
+export const PLATFORM_KEYS: readonly (keyof PlatformConfig)[] = ['dedicatedServiceAccounts', 'highAvailability', 'networkPolicies', 'imagePinning'];

@@ -6,6 +6,7 @@ export * from './app-deployment';
 export * from './app-pod';
 export * from './autoscaler';
 export * from './availability';
+export * from './image-lock';
 export * from './node-app-source';
 export * from './pod-template';
 export * as probes from './probes';

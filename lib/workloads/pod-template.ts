@@ -2,6 +2,7 @@ import { ApiObject, JsonPatch } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { Quantity } from '../../imports/k8s';
 import * as kplus from '../core/kplus';
+import { resolveImage } from './image-lock';
 import { Resources, renderResources } from './quantity';
 import { SecurityProfile, isRestricted } from './security';
 import * as v from '../core/validation';
@@ -110,11 +111,11 @@ export function buildPod(scope: IConstruct, pod: kplus.AbstractPod, podObject: A
   const restricted = all.every((c) => isRestricted(c.security));
   const runAs = all.map((c) => c.security.runAs).find((r) => r !== 'image-default');
   (spec.initContainers ?? []).forEach((c, i) => {
-    pod.addInitContainer(containerProps(scope, c));
+    pod.addInitContainer(containerProps(scope, podObject, c));
     patchContainer(podObject, `${specPath}/initContainers/${i}`, c, scope);
   });
   spec.containers.forEach((c, i) => {
-    pod.addContainer(containerProps(scope, c));
+    pod.addContainer(containerProps(scope, podObject, c));
     patchContainer(podObject, `${specPath}/containers/${i}`, c, scope);
   });
   // seccomp RuntimeDefault is harmless for every seed image and required by PSS restricted; cdk8s-plus-27 has no
@@ -137,9 +138,10 @@ export function podSecurityContext(spec: AppPodSpec): kplus.PodSecurityContextPr
   };
 }
 
-function containerProps(scope: IConstruct, c: AppContainerSpec): kplus.ContainerProps {
+function containerProps(scope: IConstruct, podObject: ApiObject, c: AppContainerSpec): kplus.ContainerProps {
   v.dnsLabel(scope, `container name`, c.name);
   v.pinnedImage(scope, `container "${c.name}" image`, c.image);
+  const image = resolveImage(scope, podObject, `container "${c.name}" image`, c.image);
   if (c.port) {
     v.portName(scope, `container "${c.name}" port name`, c.port.name);
     v.port(scope, `container "${c.name}" port`, c.port.number);
@@ -159,7 +161,7 @@ function containerProps(scope: IConstruct, c: AppContainerSpec): kplus.Container
 
   return {
     name: c.name,
-    image: c.image,
+    image,
     imagePullPolicy: c.imagePullPolicy ?? kplus.ImagePullPolicy.ALWAYS,
     ports: c.port ? [{ name: c.port.name, number: c.port.number }] : [],
     command: c.command ? [...c.command] : undefined,
