@@ -8,6 +8,7 @@ import { PLATFORM_KEYS } from './lib/core/platform';
 import { projectRoot } from './lib/core/project-root';
 import * as v from './lib/core/validation';
 import { applyImagePinning } from './lib/workloads/image-lock';
+import { environmentDoc, writeEnvironmentDocs } from './synth/diagram';
 import { SchemaValidator, formatViolations, writeValidationStamp } from './synth/schema-validation';
 import { assertNoPlaintextSecrets, replaceFolder } from './synth/synth-output';
 
@@ -52,6 +53,7 @@ export function main(): void {
   const envs = selectEnvironments();
   const validator = new SchemaValidator(path.join(project, 'schemas'), path.join(project, '.cache', 'schema-validators'));
   const files: string[] = [];
+  const docs: ReturnType<typeof environmentDoc>[] = []; // docs/environments/<env>.md, for the committed environments
   for (const env of envs) {
     const dir = path.join(staging, env.name);
     const app = buildApp(env, dir);
@@ -65,6 +67,7 @@ export function main(): void {
     if (violations.length > 0) {
       throw new Error(`${violations.length} schema violation(s) in environment "${env.name}":\n${formatViolations(violations)}`);
     }
+    if (outputRoot(env) === 'dist') docs.push(environmentDoc(env.name, app, env.platform));
   }
   writeValidationStamp(staging, files, validator);
   for (const env of envs) {
@@ -72,6 +75,7 @@ export function main(): void {
     replaceFolder(path.join(staging, env.name), path.join(targetRoot, root, env.name));
     console.log(`${root}/${env.name}/ updated`);
   }
+  writeEnvironmentDocs(targetRoot, docs);
 }
 
 if (require.main === module) main();

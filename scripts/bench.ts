@@ -9,6 +9,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { docsGenerationSeconds } from './bench-docs';
 
 const root = path.join(__dirname, '..');
 const cdk8s = path.join(root, 'node_modules', '.bin', 'cdk8s');
@@ -48,5 +49,7 @@ for (const n of [100, 1000]) {
   row(`cdk8s synth (generated app, ${n} services)`, synth('node --import tsx scripts/bench-app.ts', n === 1000 ? 1 : 3, { BENCH_SERVICES: String(n) }),
     n === 1000 ? '1 run' : 'median of 3');
 }
+const docs = docsGenerationSeconds(RUNS * 4);
+row('docs/environments (synth/diagram.ts, in synth)', docs.first, `first call, as synth pays it; then ${docs.median.toFixed(3)} s`);
 row('npm test: tsc -p . (type-check)', time(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', '.']));
 row('npm test: jest (swc transform)', time(path.join(root, 'node_modules', '.bin', 'jest'), ['--silent']));

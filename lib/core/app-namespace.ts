@@ -18,10 +18,13 @@ export interface AppNamespaceProps {
 /** A Namespace, optionally labelled for Pod Security Admission. */
 export class AppNamespace extends Construct {
   public readonly name: string;
+  /** The enforced Pod Security level, if any. */
+  public readonly podSecurity?: PodSecurityLevel;
 
   constructor(scope: Construct, id: string, props: AppNamespaceProps) {
     super(scope, id);
     this.name = v.dnsLabel(this, 'name', props.name);
+    this.podSecurity = props.podSecurity;
     const psa = props.podSecurity
       ? Object.fromEntries(['enforce', 'warn', 'audit'].flatMap((mode) => [
         [`pod-security.kubernetes.io/${mode}`, props.podSecurity!],

@@ -30,6 +30,13 @@ export interface HostIngressProps {
 /** An Ingress (networking.k8s.io/v1) routing one host and path prefix to a Service of the model. */
 export class HostIngress extends Construct {
   public readonly ingress: kplus.Ingress;
+  /** What it routes (docs/environments draws these): `host` + `path` to port `backendPort` of `backend`. */
+  public readonly host: string;
+  public readonly path: string;
+  public readonly backend: ExposedService;
+  public readonly backendPort: number;
+  /** @default no TLS */
+  public readonly tlsSecretName?: string;
 
   constructor(scope: Construct, id: string, props: HostIngressProps) {
     super(scope, id);
@@ -38,6 +45,11 @@ export class HostIngress extends Construct {
     const path = v.httpPath(this, 'path', props.path ?? '/');
     v.dnsSubdomain(this, 'className', props.className);
     const port = props.backend.port(props.backendPort);
+    this.host = host;
+    this.path = path;
+    this.backend = props.backend;
+    this.backendPort = port;
+    this.tlsSecretName = props.tlsSecretName;
     this.ingress = new kplus.Ingress(this, 'Resource', {
       metadata: { name, namespace: props.backend.namespace, labels: { ...props.labels } },
       className: props.className,

@@ -19,8 +19,12 @@ export interface DefaultDenyProps {
 
 /** Denies every ingress and egress flow in a namespace that no other policy allows. */
 export class DefaultDenyNetworkPolicy extends Construct {
+  /** The namespace it closes. */
+  public readonly namespace: string;
+
   constructor(scope: Construct, id: string, props: DefaultDenyProps) {
     super(scope, id);
+    this.namespace = props.namespace;
     new KubeNetworkPolicy(this, 'Resource', {
       metadata: {
         name: 'default-deny',
@@ -46,6 +50,15 @@ export interface WorkloadNetworkPolicyProps {
   readonly allowTo?: readonly TrafficPeer[];
 }
 
+/** One rule of a WorkloadNetworkPolicy in model terms: a peer and the ports it may be reached on / may reach. */
+export interface PolicyFlow {
+  readonly peer: TrafficPeer;
+  readonly ports: readonly { readonly protocol: 'TCP' | 'UDP'; readonly port: number }[];
+}
+
+/** The cluster resolver every workload may ask (the first egress rule of every WorkloadNetworkPolicy). */
+export const CLUSTER_DNS: TrafficPeer = { namespace: 'kube-system', podLabels: { 'k8s-app': 'kube-dns' } };
+
 const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'];
 
 /**
@@ -53,30 +66,37 @@ const PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.25
  * declared ports, and DNS to kube-system. Used with DefaultDenyNetworkPolicy.
  */
 export class WorkloadNetworkPolicy extends Construct {
+  /** The workload whose pods it selects. */
+  public readonly target: IExposable;
+  /** What it admits and allows out, rule by rule: the object is rendered from these (docs/environments draws them). */
+  public readonly ingress: readonly PolicyFlow[];
+  public readonly egress: readonly PolicyFlow[];
+
   constructor(scope: Construct, id: string, props: WorkloadNetworkPolicyProps) {
     super(scope, id);
     const t = props.target;
+    this.target = t;
     const [key, value] = Object.entries(t.selectorLabels).find(([k]) => k === 'app') ?? Object.entries(t.selectorLabels)[0];
     for (const name of props.ingressPorts ?? []) {
       if (!t.ports.some((p) => p.name === name)) {
         throw ValidationError.of(this, 'ingressPorts', name, `must name a port declared by ${t.node.path}: ${t.ports.map((p) => p.name).join(', ')}`);
       }
     }
-    const ownPorts: NetworkPolicyPort[] = t.ports
+    const ownPorts = t.ports
       .filter((p) => !props.ingressPorts || props.ingressPorts.includes(p.name))
-      .map((p) => ({ protocol: 'TCP', port: IntOrString.fromNumber(p.number) }));
-    const ingress = (props.allowFrom ?? []).map((peer) => {
+      .map((p) => ({ protocol: 'TCP' as const, port: p.number }));
+    this.ingress = (props.allowFrom ?? []).map((peer) => {
       if (ownPorts.length === 0) throw ValidationError.of(this, 'allowFrom', describePeer(peer), `${t.name} declares no port to receive traffic on`);
-      return { from: [this.peer(peer, t.namespace)], ports: ownPorts };
+      return { peer, ports: ownPorts };
     });
-    const egress = [
-      {
-        // DNS: the cluster resolver in kube-system, over UDP and TCP.
-        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-        ports: [{ protocol: 'UDP', port: IntOrString.fromNumber(53) }, { protocol: 'TCP', port: IntOrString.fromNumber(53) }],
-      },
-      ...(props.allowTo ?? []).map((peer) => ({ to: [this.peer(peer, t.namespace)], ports: this.peerPorts(peer) })),
+    this.egress = [
+      // DNS: the cluster resolver in kube-system, over UDP and TCP.
+      { peer: CLUSTER_DNS, ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
+      ...(props.allowTo ?? []).map((peer) => ({ peer, ports: this.peerPorts(peer) })),
     ];
+    const render = (ports: PolicyFlow['ports']): NetworkPolicyPort[] => ports.map((p) => ({ protocol: p.protocol, port: IntOrString.fromNumber(p.port) }));
+    const ingress = this.ingress.map((f) => ({ from: [this.peer(f.peer, t.namespace)], ports: render(f.ports) }));
+    const egress = this.egress.map((f) => ({ to: [this.peer(f.peer, t.namespace)], ports: render(f.ports) }));
     new KubeNetworkPolicy(this, 'Resource', {
       metadata: { name: t.name, namespace: t.namespace, labels: { ...t.identityLabels } },
       // No `ingress` key when nothing may come in: the API server drops an empty list, and a field it drops would
@@ -100,10 +120,10 @@ export class WorkloadNetworkPolicy extends Construct {
     };
   }
 
-  private peerPorts(peer: TrafficPeer): NetworkPolicyPort[] {
+  private peerPorts(peer: TrafficPeer): PolicyFlow['ports'] {
     const ports = 'workload' in peer ? peer.workload.ports.map((p) => p.number) : 'internet' in peer ? peer.internet : [];
     if (ports.length === 0) throw ValidationError.of(this, 'allowTo', describePeer(peer), 'has no port to connect to');
-    return ports.map((port) => ({ protocol: 'TCP', port: IntOrString.fromNumber(port) }));
+    return ports.map((port) => ({ protocol: 'TCP', port }));
   }
 }
 

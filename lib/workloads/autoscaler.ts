@@ -23,6 +23,9 @@ export interface CpuAutoscalerProps extends AutoscalingSpec {
 
 /** An autoscaling/v2 HorizontalPodAutoscaler on CPU for a Deployment; the Deployment then sets no replicas. */
 export class CpuAutoscaler extends Construct {
+  /** The pod count range and CPU target it scales by. */
+  public readonly spec: Required<AutoscalingSpec>;
+
   constructor(scope: Construct, id: string, props: CpuAutoscalerProps) {
     super(scope, id);
     if (!Number.isInteger(props.minReplicas) || props.minReplicas < 2) {
@@ -33,6 +36,7 @@ export class CpuAutoscaler extends Construct {
     }
     const cpu = props.cpuUtilization ?? 75;
     if (!Number.isInteger(cpu) || cpu < 1 || cpu > 100) throw ValidationError.of(this, 'cpuUtilization', cpu, 'must be a percentage from 1 to 100');
+    this.spec = { minReplicas: props.minReplicas, maxReplicas: props.maxReplicas, cpuUtilization: cpu };
     new KubeHorizontalPodAutoscalerV2(this, 'Resource', {
       metadata: { name: props.deploymentName, namespace: props.namespace, labels: { ...props.labels } },
       spec: {
