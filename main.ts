@@ -5,10 +5,13 @@ import { HashGeneratorChart } from './charts/hashgenerator';
 import { ShopChart } from './charts/shop';
 import { ENVIRONMENTS, ENVIRONMENT_KEYS, EnvironmentConfig } from './environments';
 import { PLATFORM_KEYS } from './lib/core/platform';
+import { usePlatform } from './lib/core/platform-rules';
 import { projectRoot } from './lib/core/project-root';
 import * as v from './lib/core/validation';
 import { applyImagePinning } from './lib/workloads/image-lock';
 import { environmentDoc, writeEnvironmentDocs } from './synth/diagram';
+import { inEnvironment, whileBuilding } from './synth/errors';
+import { checkEscapeHatches } from './synth/escape-hatches';
 import { SchemaValidator, formatViolations, writeValidationStamp } from './synth/schema-validation';
 import { assertNoPlaintextSecrets, replaceFolder } from './synth/synth-output';
 
@@ -19,11 +22,29 @@ export function buildApp(env: EnvironmentConfig, outdir: string): App {
   v.dnsLabel(app, 'environment name', env.name);
   const platform = env.platform ?? {};
   v.knownKeys(app, `environment "${env.name}".platform`, platform, PLATFORM_KEYS);
-  applyImagePinning(app, platform.imagePinning, projectRoot());
-  new GoOkChart(app, 'go-ok', env.goOk, platform);
-  new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator, platform);
-  new ShopChart(app, 'shop', env.shop, platform);
+  whileBuilding(app, () => {
+    usePlatform(app, platform);
+    applyImagePinning(app, platform.imagePinning, projectRoot());
+    new GoOkChart(app, 'go-ok', env.goOk, platform);
+    new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator, platform);
+    new ShopChart(app, 'shop', env.shop, platform);
+  });
   return app;
+}
+
+/**
+ * One environment built and rendered in memory with every synth-time check but the schema (for tests and tools);
+ * an error names the environment, like a real synth's.
+ */
+export function checkEnvironment(env: EnvironmentConfig): App {
+  try {
+    const app = buildApp(env, path.join(projectRoot(), '.cdk8s.check'));
+    checkEscapeHatches(app);
+    for (const chart of app.charts) chart.toJson();
+    return app;
+  } catch (e) {
+    throw inEnvironment(env.name, e);
+  }
 }
 
 /** The environments to synthesize: `SYNTH_ENVIRONMENTS=a,b`, or every one that is synthesized by default. */
@@ -55,8 +76,16 @@ export function main(): void {
   const files: string[] = [];
   const docs: ReturnType<typeof environmentDoc>[] = []; // docs/environments/<env>.md, for the committed environments
   for (const env of envs) {
+    try {
+      synthEnvironment(env);
+    } catch (e) {
+      throw inEnvironment(env.name, e); // the same construct paths exist in every environment
+    }
+  }
+  function synthEnvironment(env: EnvironmentConfig): void {
     const dir = path.join(staging, env.name);
     const app = buildApp(env, dir);
+    checkEscapeHatches(app);
     app.synth();
     // Validate what was just written, from memory (parsing the YAML back would cost more than validating).
     const manifests = app.charts.map((c) => ({ file: path.join(dir, `${c.node.id}.k8s.yaml`), objects: c.toJson() }));

@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { AppChart, AppNamespace, identityLabels, imageVersion, kplus, PlatformConfig, PodSecurityLevel, projectRoot, v } from '../lib/core';
+import { AppChart, AppNamespace, identityLabels, imageVersion, kplus, PlatformConfig, PodSecurityLevel, projectRoot, v, ValidationError } from '../lib/core';
 import { AppPod, probes, Resources, RESTRICTED, tlsProxySidecar, WebService } from '../lib/workloads';
 import { AppSecret, FileConfigMap, SecretSource } from '../lib/config';
 import { DefaultDenyNetworkPolicy, ExposedService, HostIngress, WorkloadNetworkPolicy } from '../lib/networking';
@@ -81,6 +81,15 @@ export class GoOkChart extends AppChart {
     v.port(this, 'config.declaredPod.listenPorts.tls', listen.tls);
     v.unique(this, 'config.declaredPod.listenPorts', [listen.app, listen.tls]);
     const privilegedPorts = Math.min(listen.app, listen.tls) < 1024;
+    if (platform.networkPolicies) {
+      // The policies admit the Ingress controller only: a port on every node would be open and yet answer nobody.
+      if (config.serviceType !== kplus.ServiceType.CLUSTER_IP) {
+        throw ValidationError.of(this, 'config.serviceType', config.serviceType, 'must be ClusterIP (exposed with the Ingress) when platform.networkPolicies is on');
+      }
+      if (config.declaredPod.nodePorts) {
+        throw ValidationError.of(this, 'config.declaredPod.nodePorts', config.declaredPod.nodePorts, 'must be unset when platform.networkPolicies is on: the Pod\'s Service is ClusterIP');
+      }
+    }
     const namespace = config.namespace;
     // `default` exists in every cluster and is not ours to label.
     if (namespace !== 'default') new AppNamespace(this, 'Namespace', { name: namespace, podSecurity: config.podSecurity });

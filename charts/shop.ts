@@ -55,6 +55,10 @@ export class ShopChart extends AppChart {
     super(scope, id, { partOf: SHOP });
     v.knownKeys(this, 'config', config, ['namespace', 'codeSource', 'gatewayServiceType', 'gatewayIngress', 'gatewayAutoscaling', 'replicas', 'podSecurity']);
     v.knownKeys(this, 'config.replicas', config.replicas, [...SERVICE_NAMES]);
+    if (platform.networkPolicies && config.gatewayServiceType !== kplus.ServiceType.CLUSTER_IP) {
+      throw ValidationError.of(this, 'config.gatewayServiceType', config.gatewayServiceType,
+        'must be ClusterIP (exposed with gatewayIngress) when NetworkPolicies are on: they admit the Ingress controller, not outside clients');
+    }
     const ns = new AppNamespace(this, 'Namespace', { name: config.namespace, podSecurity: config.podSecurity });
 
     // Who calls whom, and who needs the internet to start: the NetworkPolicies below are derived from it.
@@ -128,10 +132,6 @@ export class ShopChart extends AppChart {
     }
 
     if (platform.networkPolicies) {
-      if (config.gatewayServiceType !== kplus.ServiceType.CLUSTER_IP) {
-        throw ValidationError.of(this, 'config.gatewayServiceType', config.gatewayServiceType,
-          'must be ClusterIP (exposed with gatewayIngress) when NetworkPolicies are on: they admit the Ingress controller, not outside clients');
-      }
       const ctl = platform.networkPolicies.ingressController;
       new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: ns.name, system: SHOP });
       for (const [svc, flow] of flows) {

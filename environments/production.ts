@@ -13,6 +13,8 @@ export const production: EnvironmentConfig = {
   platform: {
     dedicatedServiceAccounts: true,
     highAvailability: true,
+    podSecurity: 'restricted',
+    ingressTls: 'required',
     networkPolicies: {
       // ingress-nginx as its Helm chart and manifests install it.
       ingressController: { namespace: 'ingress-nginx', podLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },

@@ -43,7 +43,7 @@ function edit(dir: string, file: string, from: string, to: string): void {
 
 const cases: [string, (dir: string) => void, RegExp][] = [
   ['a construct error', (d) => edit(d, 'environments/local.ts', "image: 'cjimti/go-ok:v1'", "image: 'cjimti/go-ok:latest'"),
-    /synth failed: go-ok\/GoOk\/Workload: invalid container "go-ok" image "cjimti\/go-ok:latest"/],
+    /synth failed: \[local\] go-ok\/GoOk\/Workload: invalid container "go-ok" image "cjimti\/go-ok:latest"/],
   ['a schema violation', (d) => edit(d, 'charts/hashgenerator.ts', "    if (platform.networkPolicies) {",
     // An escape-hatch patch that bypasses the typed props, as users write them.
     "    require('cdk8s').ApiObject.of(worker.deployment).addJsonPatch(require('cdk8s').JsonPatch.replace('/spec/replicas', 'two'));\n    if (platform.networkPolicies) {"),
@@ -73,6 +73,46 @@ describe('a failed synth leaves dist/ exactly as it was', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }, 90_000);
+});
+
+// Bad inputs a user writes in environments/*.ts, each caught by a rule of the constructs (not a test over dist/):
+// the real `cdk8s synth` exits non-zero, names the environment, the construct and the field, and dist/ is untouched.
+const badEnvironmentEdits: [string, string, string, RegExp][] = [
+  ['a NodePort in production', "serviceType: kplus.ServiceType.CLUSTER_IP,\n    ingress: { host: 'go-ok", "serviceType: kplus.ServiceType.NODE_PORT,\n    ingress: { host: 'go-ok",
+    /\[production\] go-ok: invalid config.serviceType "NodePort"/],
+  ['an Ingress controller namespace with capitals', "namespace: 'ingress-nginx'", "namespace: 'Ingress-Nginx'",
+    /\[production\] \(app\): invalid platform.networkPolicies.ingressController.namespace "Ingress-Nginx"/],
+  ['one replica of go-ok under highAvailability', "replicas: 2,\n    serviceType", "replicas: 1,\n    serviceType",
+    /\[production\] go-ok\/GoOk\/Workload: invalid replicas 1: must be at least 2/],
+  ['an Ingress without TLS', "className: 'nginx', tlsSecretName: 'tls-certs' }", "className: 'nginx' }",
+    /\[production\] go-ok\/Ingress: invalid tlsSecretName "none"/],
+  ['a namespace below restricted', "namespace: 'go-ok',\n    podSecurity: 'restricted'", "namespace: 'go-ok',\n    podSecurity: 'baseline'",
+    /\[production\] go-ok\/Namespace: invalid podSecurity "baseline"/],
+  ['a label value with a space', "{ 'app.kubernetes.io/name': 'ingress-nginx' }", "{ 'app.kubernetes.io/name': 'ingress nginx' }",
+    /\[production\] \(app\): invalid platform.networkPolicies.ingressController.podLabels\["app.kubernetes.io\/name"\] "ingress nginx"/],
+];
+
+describe('bad inputs in environments/production.ts stop the real synth', () => {
+  let dir: string;
+  let before: Record<string, string>;
+  let original: string;
+  beforeAll(() => {
+    dir = projectCopy();
+    before = snapshot(path.join(dir, 'dist'));
+    original = fs.readFileSync(path.join(dir, 'environments/production.ts'), 'utf-8');
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test.each(badEnvironmentEdits)('%s', (_name, from, to, message) => {
+    fs.writeFileSync(path.join(dir, 'environments/production.ts'), original);
+    edit(dir, 'environments/production.ts', from, to);
+    const run = spawnSync(path.join(dir, 'node_modules', '.bin', 'cdk8s'), ['synth'], {
+      cwd: dir, encoding: 'utf-8', env: { ...process.env, CDK8S_CHECK_UPGRADE: 'false' }, timeout: 60_000,
+    });
+    expect(run.status).not.toBe(0);
+    expect(run.stdout + run.stderr).toMatch(message);
+    expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
   }, 90_000);
 });
 

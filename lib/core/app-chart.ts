@@ -1,5 +1,6 @@
-import { Chart } from 'cdk8s';
+import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { LocatedError, ValidationError, describeError } from './errors';
 import { MANAGED_BY } from './labels';
 import { omitServerDefaults } from './server-defaults';
 
@@ -40,7 +41,28 @@ export class AppChart extends Chart {
    */
   public toJson(): any[] {
     const rank = (o: any) => { const i = INSTALL_ORDER.indexOf(o.kind); return i < 0 ? INSTALL_ORDER.length : i; };
-    return super.toJson().map(omitServerDefaults).map((o, i) => ({ o, i }))
+    return this.rendered().map(omitServerDefaults).map((o, i) => ({ o, i }))
       .sort((a, b) => rank(a.o) - rank(b.o) || a.i - b.i).map(({ o }) => o);
+  }
+
+  /**
+   * cdk8s renders lazily, so a bad value (a Lazy that throws, a Duration or Size error) surfaces here with no
+   * construct in its message: find the object whose rendering fails and say where it is.
+   */
+  private rendered(): any[] {
+    try {
+      return super.toJson();
+    } catch (e) {
+      if (e instanceof ValidationError || e instanceof LocatedError) throw e;
+      for (const obj of this.node.findAll().filter((c): c is ApiObject => ApiObject.isApiObject(c))) {
+        try {
+          obj.toJson();
+        } catch (inner) {
+          if (inner instanceof ValidationError || inner instanceof LocatedError) throw inner;
+          throw new LocatedError(obj.node.path, `${describeError(inner)} (while rendering ${obj.kind} ${obj.name})`, inner);
+        }
+      }
+      throw new LocatedError(this.node.path, `${describeError(e)} (while rendering the chart)`, e);
+    }
   }
 }

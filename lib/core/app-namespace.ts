@@ -1,5 +1,7 @@
 import { Construct } from 'constructs';
 import * as kplus from './kplus';
+import { ValidationError } from './errors';
+import { platformOf } from './platform-rules';
 import * as v from './validation';
 
 export type PodSecurityLevel = 'privileged' | 'baseline' | 'restricted';
@@ -24,6 +26,12 @@ export class AppNamespace extends Construct {
   constructor(scope: Construct, id: string, props: AppNamespaceProps) {
     super(scope, id);
     this.name = v.dnsLabel(this, 'name', props.name);
+    if (props.podSecurity !== undefined) v.oneOf(this, 'podSecurity', props.podSecurity, ['privileged', 'baseline', 'restricted']);
+    const required = platformOf(this).podSecurity;
+    if (required && props.podSecurity !== required) {
+      throw ValidationError.of(this, 'podSecurity', props.podSecurity ?? 'none', `must be "${required}": platform.podSecurity requires it of every namespace`);
+    }
+    if (props.labels) v.labels(this, 'labels', { ...props.labels });
     this.podSecurity = props.podSecurity;
     const psa = props.podSecurity
       ? Object.fromEntries(['enforce', 'warn', 'audit'].flatMap((mode) => [

@@ -19,3 +19,17 @@ export class ValidationError extends Error {
     return new ValidationError(scope.node.path || '(app)', field, value, allowed);
   }
 }
+
+/** An error that is not about one field, located at the construct path where it happened. */
+export class LocatedError extends Error {
+  constructor(public readonly path: string, message: string, public readonly cause?: unknown) {
+    super(`${path}: ${message}`);
+    this.name = 'LocatedError';
+  }
+}
+
+/** "TypeError: ..." for a built-in error, the plain message for ours. */
+export function describeError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  return e.name === 'Error' ? e.message : `${e.name}: ${e.message}`;
+}

@@ -12,3 +12,4 @@ export * from './platform';
 export * from './project-root';
 export * as v from './validation';
 export * from './server-defaults';
+export * from './platform-rules';

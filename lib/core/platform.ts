@@ -22,6 +22,17 @@ export interface PlatformConfig {
    * @default images run as written (tags)
    */
   readonly imagePinning?: ImagePinningConfig;
+  /**
+   * The Pod Security level every namespace of the environment must enforce; `default` (not ours to label) is then
+   * not allowed, and with `restricted` every container must run as non-root with a restricted security profile.
+   * @default no level required
+   */
+  readonly podSecurity?: 'privileged' | 'baseline' | 'restricted';
+  /**
+   * `required`: every Ingress must terminate TLS.
+   * @default optional
+   */
+  readonly ingressTls?: 'required' | 'optional';
 }
 
 export interface ImagePinningConfig {
@@ -42,4 +53,4 @@ export interface NetworkPolicyConfig {
   };
 }
 
-export const PLATFORM_KEYS: readonly (keyof PlatformConfig)[] = ['dedicatedServiceAccounts', 'highAvailability', 'networkPolicies', 'imagePinning'];
+export const PLATFORM_KEYS: readonly (keyof PlatformConfig)[] = ['dedicatedServiceAccounts', 'highAvailability', 'networkPolicies', 'imagePinning', 'podSecurity', 'ingressTls'];

@@ -38,13 +38,20 @@ export function hostname(scope: IConstruct, field: string, value: string): strin
   return value;
 }
 
+/** A label or annotation key: `[prefix/]name`, prefix a DNS subdomain, name at most 63 characters. */
+function qualifiedName(scope: IConstruct, field: string, k: string): void {
+  const slash = typeof k === 'string' ? k.indexOf('/') : -1;
+  const [prefix, name] = slash >= 0 ? [k.slice(0, slash), k.slice(slash + 1)] : [undefined, k];
+  if (prefix !== undefined) dnsSubdomain(scope, `${field} key prefix`, prefix);
+  if (typeof name !== 'string' || !name || name.length > 63 || !LABEL_NAME.test(name)) {
+    throw ValidationError.of(scope, `${field} key`, k, 'must be a qualified name: at most 63 characters of letters, digits, "-", "_" and ".", optionally prefixed by a DNS subdomain and "/"');
+  }
+}
+
 export function labels(scope: IConstruct, field: string, value: Record<string, string>): Record<string, string> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw ValidationError.of(scope, field, value, 'must be a map of label names to values');
   for (const [k, v] of Object.entries(value)) {
-    const [prefix, name] = k.includes('/') ? k.split('/', 2) : [undefined, k];
-    if (prefix !== undefined) dnsSubdomain(scope, `${field} key prefix`, prefix);
-    if (!name || name.length > 63 || !LABEL_NAME.test(name)) {
-      throw ValidationError.of(scope, `${field} key`, k, 'must be a label name: at most 63 characters of letters, digits, "-", "_" and ".", optionally prefixed by a DNS subdomain and "/"');
-    }
+    qualifiedName(scope, field, k);
     if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) {
       throw ValidationError.of(scope, `${field}["${k}"]`, v, 'must be a label value: at most 63 characters of letters, digits, "-", "_" and ".", starting and ending with a letter or digit');
     }
@@ -142,6 +149,35 @@ export function samePeerModel(scope: IConstruct, field: string, peers: readonly 
 export function nonEmpty(scope: IConstruct, field: string, value: string): string {
   if (typeof value !== 'string' || value.trim() === '') {
     throw ValidationError.of(scope, field, value, 'must be a non-empty string that says why');
+  }
+  return value;
+}
+
+/** Annotations: qualified-name keys, string values, under the API server's 256 KiB total. */
+export function annotations(scope: IConstruct, field: string, value: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> | undefined {
+  if (value === undefined) return value;
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw ValidationError.of(scope, field, value, 'must be a map of annotation keys to string values');
+  let total = 0;
+  for (const [k, v] of Object.entries(value)) {
+    qualifiedName(scope, field, k);
+    if (typeof v !== 'string') throw ValidationError.of(scope, `${field}["${k}"]`, v, 'must be a string');
+    total += k.length + v.length;
+  }
+  if (total > 256 * 1024) throw ValidationError.of(scope, field, `${total} bytes`, 'must total at most 256 KiB');
+  return value;
+}
+
+/** One of a fixed set of values. */
+export function oneOf<T extends string>(scope: IConstruct, field: string, value: T, allowed: readonly T[]): T {
+  if (!allowed.includes(value)) throw ValidationError.of(scope, field, value, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
+  return value;
+}
+
+/** A whole number in [min, max]. */
+export function integer(scope: IConstruct, field: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER, why = ''): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    throw ValidationError.of(scope, field, value, `must be a whole number ${range}${why ? `: ${why}` : ''}`);
   }
   return value;
 }

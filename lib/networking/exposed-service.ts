@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { IntOrString } from '../../imports/k8s';
 import { ValidationError } from '../core/errors';
 import * as kplus from '../core/kplus';
+import { platformOf } from '../core/platform-rules';
 import * as v from '../core/validation';
 import { IExposable } from '../workloads/workload';
 
@@ -62,6 +63,11 @@ export class ExposedService extends Construct {
     this.name = v.dnsLabel(this, 'name', props.name ?? target.name);
     this.namespace = target.namespace;
     this.type = props.type ?? kplus.ServiceType.CLUSTER_IP;
+    v.oneOf(this, 'type', this.type, Object.values(kplus.ServiceType));
+    if (platformOf(this).networkPolicies && this.type !== kplus.ServiceType.CLUSTER_IP) {
+      throw ValidationError.of(this, 'type', this.type,
+        'must be ClusterIP: with platform.networkPolicies on, traffic enters only through the Ingress controller, and the policies drop outside clients');
+    }
     if (target.ports.length === 0) {
       throw ValidationError.of(this, 'target', target.node.path, 'declares no container port, so there is nothing to expose');
     }

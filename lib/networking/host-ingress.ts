@@ -1,6 +1,8 @@
 import { Construct } from 'constructs';
 import { ExposedService } from './exposed-service';
 import * as kplus from '../core/kplus';
+import { ValidationError } from '../core/errors';
+import { platformOf } from '../core/platform-rules';
 import * as v from '../core/validation';
 
 export interface HostIngressProps {
@@ -44,6 +46,10 @@ export class HostIngress extends Construct {
     const host = v.hostname(this, 'host', props.host);
     const path = v.httpPath(this, 'path', props.path ?? '/');
     v.dnsSubdomain(this, 'className', props.className);
+    if (platformOf(this).ingressTls === 'required' && !props.tlsSecretName) {
+      throw ValidationError.of(this, 'tlsSecretName', props.tlsSecretName ?? 'none', `must name the TLS Secret for ${host}: platform.ingressTls is "required"`);
+    }
+    if (props.labels) v.labels(this, 'labels', { ...props.labels });
     const port = props.backend.port(props.backendPort);
     this.host = host;
     this.path = path;

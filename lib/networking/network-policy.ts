@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { KubeNetworkPolicy, IntOrString, NetworkPolicyPeer, NetworkPolicyPort } from '../../imports/k8s';
 import { ValidationError } from '../core/errors';
+import * as v from '../core/validation';
 import { identityLabels } from '../core/labels';
 import { IExposable } from '../workloads/workload';
 
@@ -85,6 +86,7 @@ export class WorkloadNetworkPolicy extends Construct {
     const ownPorts = t.ports
       .filter((p) => !props.ingressPorts || props.ingressPorts.includes(p.name))
       .map((p) => ({ protocol: 'TCP' as const, port: p.number }));
+    [...(props.allowFrom ?? []), ...(props.allowTo ?? [])].forEach((peer, i) => this.checkPeer(peer, i < (props.allowFrom ?? []).length ? 'allowFrom' : 'allowTo'));
     this.ingress = (props.allowFrom ?? []).map((peer) => {
       if (ownPorts.length === 0) throw ValidationError.of(this, 'allowFrom', describePeer(peer), `${t.name} declares no port to receive traffic on`);
       return { peer, ports: ownPorts };
@@ -103,6 +105,20 @@ export class WorkloadNetworkPolicy extends Construct {
       // make every re-apply a change.
       spec: { podSelector: { matchLabels: { [key]: value } }, policyTypes: ['Ingress', 'Egress'], ...(ingress.length ? { ingress } : {}), egress },
     });
+  }
+
+  /** A peer's namespace, labels and ports get the API server's syntax checks: a typo would admit nobody, silently. */
+  private checkPeer(peer: TrafficPeer, field: string): void {
+    if ('namespace' in peer) {
+      v.dnsLabel(this, `${field} namespace`, peer.namespace);
+      if (!peer.podLabels || Object.keys(peer.podLabels).length === 0) {
+        throw ValidationError.of(this, `${field} podLabels`, peer.podLabels, 'must select the peer pods by at least one label');
+      }
+      v.labels(this, `${field} podLabels`, { ...peer.podLabels });
+    } else if ('internet' in peer) {
+      if (peer.internet.length === 0) throw ValidationError.of(this, `${field} internet`, [], 'must list at least one port');
+      for (const p of peer.internet) v.port(this, `${field} internet port`, p);
+    }
   }
 
   private peer(peer: TrafficPeer, ownNamespace: string): NetworkPolicyPeer {

@@ -4,7 +4,8 @@ import * as kplus from '../core/kplus';
 import { AppIdentity, identityLabels } from '../core/labels';
 import { AppPodSpec, ContainerPortSpec, buildPod, podSecurityContext } from './pod-template';
 import * as v from '../core/validation';
-import { CDK8S_ADDR_LABEL_POINTER, IExposable, dedicatedServiceAccount } from './workload';
+import { CDK8S_ADDR_LABEL_POINTER, IExposable, checkWorkloadPlatform, dedicatedServiceAccount } from './workload';
+import { platformOf } from '../core/platform-rules';
 import { AutoscalingSpec, CpuAutoscaler } from './autoscaler';
 import { DisruptionBudget, spreadOverNodes } from './availability';
 import { ValidationError } from '../core/errors';
@@ -102,6 +103,17 @@ export class AppDeployment extends Construct implements IExposable {
     this.selectorLabels = v.labels(this, 'selectorLabels', { ...(props.selectorLabels ?? { app: props.identity.name }) });
     this.identityLabels = v.labels(this, 'labels', identityLabels({ ...props.identity, instance: this.name }));
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
+    v.annotations(this, 'annotations', props.annotations);
+    v.annotations(this, 'podAnnotations', props.podAnnotations);
+    checkWorkloadPlatform(this, this.namespace, props.dedicatedServiceAccount);
+    // A workload that serves traffic keeps serving while one pod is drained or replaced.
+    if (platformOf(this).highAvailability && this.ports.length > 0 && !this.singleInstance) {
+      const least = props.autoscaling ? props.autoscaling.minReplicas : this.replicas as number;
+      if (least < 2) {
+        throw ValidationError.of(this, props.autoscaling ? 'autoscaling.minReplicas' : 'replicas', least,
+          'must be at least 2: platform.highAvailability keeps a serving workload up through a drain (or declare it single-instance with singleInstanceReason)');
+      }
+    }
 
     this.deployment = new kplus.Deployment(this, 'Resource', {
       metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels }, annotations: Object.keys(annotations).length ? annotations : undefined },

@@ -4,7 +4,7 @@ import * as kplus from '../core/kplus';
 import { AppIdentity, identityLabels } from '../core/labels';
 import { AppPodSpec, ContainerPortSpec, buildPod, podSecurityContext } from './pod-template';
 import * as v from '../core/validation';
-import { CDK8S_ADDR_LABEL_POINTER, IExposable, dedicatedServiceAccount } from './workload';
+import { CDK8S_ADDR_LABEL_POINTER, IExposable, checkWorkloadPlatform, dedicatedServiceAccount } from './workload';
 
 export interface AppPodProps extends AppPodSpec {
   /** The Pod's name (DNS-1123 label); also `app.kubernetes.io/instance`. */
@@ -46,6 +46,8 @@ export class AppPod extends Construct implements IExposable {
     this.selectorLabels = v.labels(this, 'selectorLabels', { ...props.selectorLabels });
     this.identityLabels = v.labels(this, 'labels', identityLabels({ ...props.identity, instance: this.name }));
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
+    v.annotations(this, 'annotations', props.annotations);
+    checkWorkloadPlatform(this, this.namespace, props.dedicatedServiceAccount);
 
     this.pod = new kplus.Pod(this, 'Resource', {
       metadata: {

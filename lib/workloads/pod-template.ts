@@ -3,8 +3,11 @@ import { IConstruct } from 'constructs';
 import { Quantity } from '../../imports/k8s';
 import * as kplus from '../core/kplus';
 import { resolveImage } from './image-lock';
+import { checkProbe } from './probes';
 import { Resources, renderResources } from './quantity';
 import { SecurityProfile, isRestricted } from './security';
+import { ValidationError } from '../core/errors';
+import { platformOf } from '../core/platform-rules';
 import * as v from '../core/validation';
 
 /** A port a container listens on. */
@@ -109,6 +112,13 @@ export function buildPod(scope: IConstruct, pod: kplus.AbstractPod, podObject: A
   v.unique(scope, 'container ports', spec.containers.flatMap((c) => (c.port ? [c.port.number] : [])));
 
   const restricted = all.every((c) => isRestricted(c.security));
+  // Under a platform that requires "restricted", a container that needs root would be refused by admission.
+  if (platformOf(scope).podSecurity === 'restricted') {
+    for (const c of all.filter((x) => !isRestricted(x.security))) {
+      throw ValidationError.of(scope, `container "${c.name}" security`, c.security.runAs === 'image-default' ? 'image-default' : c.security,
+        'must be restricted (non-root UID, read-only root, all capabilities dropped): platform.podSecurity is "restricted"');
+    }
+  }
   const runAs = all.map((c) => c.security.runAs).find((r) => r !== 'image-default');
   (spec.initContainers ?? []).forEach((c, i) => {
     pod.addInitContainer(containerProps(scope, podObject, c));
@@ -145,6 +155,10 @@ function containerProps(scope: IConstruct, podObject: ApiObject, c: AppContainer
   if (c.port) {
     v.portName(scope, `container "${c.name}" port name`, c.port.name);
     v.port(scope, `container "${c.name}" port`, c.port.number);
+  }
+  for (const kind of ['startup', 'readiness', 'liveness'] as const) {
+    const probe = c[kind];
+    if (probe) checkProbe(scope, c.name, kind, probe);
   }
   const env = c.env ?? [];
   for (const e of env) v.envName(scope, `container "${c.name}" env name`, e.name);

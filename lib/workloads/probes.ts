@@ -1,5 +1,8 @@
 import { Duration } from 'cdk8s';
+import { IConstruct } from 'constructs';
+import { ValidationError } from '../core/errors';
 import * as kplus from '../core/kplus';
+import * as v from '../core/validation';
 
 // Probe shapes that fit the seed apps, none of which has a health endpoint (see ../README.md, "Probes").
 
@@ -28,6 +31,44 @@ export function nodeHttpAnswers(port: number, opts: kplus.ProbeOptions = {}): kp
 
 /** A startup budget: `period` x `attempts`, during which liveness and readiness wait. */
 export function startupTcp(port: number, budget: Duration, period = Duration.seconds(5)): kplus.Probe {
+  // A zero budget gives 0 attempts, which checkProbe reports with the container's name.
   const attempts = Math.ceil(budget.toSeconds() / period.toSeconds());
   return kplus.Probe.fromTcpSocket({ port, periodSeconds: period, failureThreshold: attempts });
+}
+
+export type ProbeKind = 'startup' | 'readiness' | 'liveness';
+
+/**
+ * Checks a probe's timing where the container is built, so a nonsense value names the container, the probe and
+ * the field (not a schema error on a derived field, or a probe that can never pass): period and timeout whole
+ * seconds >= 1, timeout within the period, thresholds >= 1 (success 1 for liveness and startup, as the API server
+ * requires), initial delay >= 0, and a startup budget (period x failureThreshold) of at least one period.
+ */
+export function checkProbe(scope: IConstruct, container: string, kind: ProbeKind, probe: kplus.Probe): void {
+  const field = (f: string) => `container "${container}" ${kind} probe ${f}`;
+  const o = (probe as unknown as { probeOptions?: kplus.ProbeOptions }).probeOptions ?? {};
+  const seconds = (f: string, d: Duration | undefined, min: number, fallback: number): number => {
+    if (d === undefined) return fallback;
+    let s: number;
+    try {
+      s = d.toSeconds();
+    } catch (e) {
+      throw ValidationError.of(scope, field(f), d.toHumanString(), `must be whole seconds (${(e as Error).message})`);
+    }
+    return v.integer(scope, field(f), s, min, Number.MAX_SAFE_INTEGER, 'in seconds');
+  };
+  const period = seconds('periodSeconds', o.periodSeconds, 1, 10);
+  const timeout = seconds('timeoutSeconds', o.timeoutSeconds, 1, 1);
+  seconds('initialDelaySeconds', o.initialDelaySeconds, 0, 0);
+  if (timeout > period) {
+    throw ValidationError.of(scope, field('timeoutSeconds'), timeout, `must not be longer than the period (${period} s): the next check would start before this one timed out`);
+  }
+  const failure = v.integer(scope, field('failureThreshold'), o.failureThreshold ?? 3, 1);
+  const success = v.integer(scope, field('successThreshold'), o.successThreshold ?? 1, 1);
+  if (kind !== 'readiness' && success !== 1) {
+    throw ValidationError.of(scope, field('successThreshold'), success, `must be 1 for a ${kind} probe (the API server rejects anything else)`);
+  }
+  if (kind === 'startup' && period * failure < period) {
+    throw ValidationError.of(scope, field('budget'), period * failure, `must be at least one period (${period} s)`);
+  }
 }

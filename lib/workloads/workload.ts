@@ -1,5 +1,7 @@
 import { Construct, IConstruct } from 'constructs';
+import { ValidationError } from '../core/errors';
 import * as kplus from '../core/kplus';
+import { platformOf } from '../core/platform-rules';
 import { ContainerPortSpec } from './pod-template';
 
 /**
@@ -33,4 +35,20 @@ export function dedicatedServiceAccount(scope: Construct, enabled: boolean | und
     metadata: { name: w.name, namespace: w.namespace, labels: { ...w.identityLabels } },
     automountToken: false,
   });
+}
+
+/**
+ * The platform rules every workload (Deployment or Pod) obeys: its own ServiceAccount where the platform asks for
+ * one, and a namespace of ours (not `default`) where the platform requires a Pod Security level.
+ */
+export function checkWorkloadPlatform(scope: IConstruct, namespace: string, dedicatedServiceAccountProp: boolean | undefined): void {
+  const platform = platformOf(scope);
+  if (platform.dedicatedServiceAccounts && !dedicatedServiceAccountProp) {
+    throw ValidationError.of(scope, 'dedicatedServiceAccount', dedicatedServiceAccountProp ?? false,
+      'must be true: platform.dedicatedServiceAccounts gives every workload a ServiceAccount of its own');
+  }
+  if (platform.podSecurity && namespace === 'default') {
+    throw ValidationError.of(scope, 'namespace', namespace,
+      `must be a namespace of the model: platform.podSecurity "${platform.podSecurity}" must be enforced on it, and "default" is not ours to label`);
+  }
 }

@@ -1,0 +1,47 @@
+import { ApiObject, JsonPatch } from 'cdk8s';
+import { IConstruct } from 'constructs';
+import { LocatedError } from '../lib/core/errors';
+
+/**
+ * Escape hatches that do nothing are errors. `ApiObject.of(x).addJsonPatch(...)` is applied before the typed
+ * `imports/` classes render the object, and their `toJson_*` functions rebuild it from the fields they know, so a
+ * patch that adds a field they do not know (a typo, a field of a newer Kubernetes) silently disappears. Every
+ * add/replace/copy/move patch must therefore leave its path in the rendered object; then the strict schema check
+ * judges the value.
+ */
+export function checkEscapeHatches(root: IConstruct): void {
+  for (const obj of root.node.findAll().filter((c): c is ApiObject => ApiObject.isApiObject(c))) {
+    const ops = ((obj as unknown as { patches?: JsonPatch[] }).patches ?? []).map((p) => p._toJson() as { op: string; path: string });
+    const writes = ops.filter((o) => ['add', 'replace', 'copy', 'move'].includes(o.op));
+    if (writes.length === 0) continue;
+    const rendered = obj.toJson();
+    for (const o of writes) {
+      if (!pointerExists(rendered, o.path)) {
+        throw new LocatedError(obj.node.path,
+          `invalid escape hatch ${o.op} ${JSON.stringify(o.path)} on ${obj.kind} ${obj.name}: the patch had no effect, because the typed ${obj.apiVersion} ${obj.kind} class does not know `
+          + 'that field and drops it when rendering. Patch a field the Kubernetes API has (the schema check then judges its value), or file an issue to import a newer API.');
+      }
+    }
+  }
+}
+
+/** Whether a JSON pointer (RFC 6901) resolves in `doc`; `/-` (append to an array) asks whether the array exists. */
+export function pointerExists(doc: unknown, pointer: string): boolean {
+  if (pointer === '') return true;
+  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let cur: any = doc;
+  for (const [i, key] of parts.entries()) {
+    if (Array.isArray(cur)) {
+      if (key === '-' && i === parts.length - 1) return true;
+      const idx = Number(key);
+      if (!Number.isInteger(idx) || idx < 0 || idx >= cur.length) return false;
+      cur = cur[idx];
+    } else if (cur && typeof cur === 'object') {
+      if (!Object.prototype.hasOwnProperty.call(cur, key)) return false;
+      cur = cur[key];
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
