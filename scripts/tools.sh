@@ -3,7 +3,8 @@
 #   kube-linter, kubeconform  (tools/go.mod)
 #   kube-score                (tools/kube-score/go.mod)
 #   kubeseal                  (tools/kubeseal/go.mod)
-# Three modules because the tools need incompatible k8s.io/* versions (see tools/go.mod).
+#   registry, crane           (tools/images/go.mod: distribution v3 and go-containerregistry, for images:*)
+# Separate modules because the tools need incompatible k8s.io/* versions (see tools/go.mod).
 # The versions live only in those go.mod/go.sum files. A stamp (hash of Go version +
 # go.mod/go.sum) makes re-runs a no-op until a pin changes. Needs Go >= 1.24 (`tool`
 # directives) and the Go module proxy; nothing else is downloaded.
@@ -13,8 +14,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/.cache/bin"
 stamp="$bin/.tools.stamp"
-modules=(tools tools/kube-score tools/kubeseal)
-binaries=(kube-score kube-linter kubeconform kubeseal)
+modules=(tools tools/kube-score tools/kubeseal tools/images)
+binaries=(kube-score kube-linter kubeconform kubeseal registry crane)
 
 force=0
 [[ "${1:-}" == "--force" ]] && force=1
