@@ -33,13 +33,14 @@ describe.each(selectEnvironments('').map((e) => [e.name, e] as const))('environm
 
   // The API server drops omitempty zero values; a manifest that carries them makes client-side apply re-send
   // them on every run ("configured"). The cluster suite checks the real thing; this is the fast first line.
-  test('no field the server stores as absent (minReadySeconds 0, hostNetwork false, readOnly false)', () => {
+  test('no field the server stores as absent (minReadySeconds 0, hostNetwork false, readOnly false, empty args)', () => {
     const found: string[] = [];
     const walk = (v: any, where: string) => {
       if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${where}/${i}`));
       else if (v && typeof v === 'object') {
         for (const [k, x] of Object.entries(v)) {
-          if ((k === 'minReadySeconds' && x === 0) || (['hostNetwork', 'hostPID', 'hostIPC', 'readOnly'].includes(k) && x === false)) found.push(`${where}/${k}`);
+          if ((k === 'minReadySeconds' && x === 0) || (['hostNetwork', 'hostPID', 'hostIPC', 'readOnly'].includes(k) && x === false)
+            || (['args', 'command'].includes(k) && Array.isArray(x) && x.length === 0)) found.push(`${where}/${k}`);
           walk(x, `${where}/${k}`);
         }
       }

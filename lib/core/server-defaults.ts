@@ -23,6 +23,8 @@ export function omitServerDefaults(obj: Json): Json {
     for (const key of ['hostNetwork', 'hostPID', 'hostIPC']) dropIf(pod, key, false);
     for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) {
       for (const m of c.volumeMounts ?? []) dropIf(m, 'readOnly', false);
+      // An empty list is "absent" too (db has no peers, so no args).
+      for (const key of ['args', 'command']) if (Array.isArray(c[key]) && c[key].length === 0) delete c[key];
     }
   }
   return obj;
