@@ -13,7 +13,7 @@ import { environmentDoc, writeEnvironmentDocs } from './synth/diagram';
 import { inEnvironment, whileBuilding } from './synth/errors';
 import { checkEscapeHatches } from './synth/escape-hatches';
 import { SchemaValidator, formatViolations, writeValidationStamp } from './synth/schema-validation';
-import { assertNoPlaintextSecrets, replaceFolder } from './synth/synth-output';
+import { assertNoPlaintextSecrets, replaceFolder, synthApp } from './synth/synth-output';
 
 /** Builds one environment's charts into an App writing to `outdir`. */
 export function buildApp(env: EnvironmentConfig, outdir: string): App {
@@ -86,9 +86,9 @@ export function main(): void {
     const dir = path.join(staging, env.name);
     const app = buildApp(env, dir);
     checkEscapeHatches(app);
-    app.synth();
-    // Validate what was just written, from memory (parsing the YAML back would cost more than validating).
-    const manifests = app.charts.map((c) => ({ file: path.join(dir, `${c.node.id}.k8s.yaml`), objects: c.toJson() }));
+    // Writes every chart's YAML and returns its objects: validate what was just written, from memory (parsing the
+    // YAML back would cost more than validating).
+    const manifests = synthApp(app);
     files.push(...manifests.map((m) => m.file));
     const objects = manifests.flatMap((m) => m.objects.map((object) => ({ file: m.file, object })));
     if (outputRoot(env) === 'dist') assertNoPlaintextSecrets(objects, `dist/${env.name}/`);

@@ -1,23 +1,34 @@
 /**
- * `npm run bench`: prints how long the things people run all day take. Numbers, never assertions.
- *   - `cdk8s synth` of this app (median of N), and the same app run the stock way (`ts-node main.ts`, which
- *     type-checks the 1.1 MB imports/k8s.ts on every run), and their ratio;
- *   - synth of generated apps of 100 and 1000 services;
- *   - `npm test`'s parts: tsc (type-check) and jest.
+ * `npm run bench`: how long the things people run all day take, against `helm template` on the same objects, in
+ * the same run (paired: ours and Helm alternate, and the ratio is the median of the per-pair ratios). Numbers,
+ * never assertions. Wall times are medians of BENCH_RUNS (default 7) runs; on a loaded machine, run it again in
+ * a quiet moment.
+ *   - the everyday synth (`node scripts/synth.js`: both environments, schema validation at both Kubernetes
+ *     versions, atomic promotion) vs Helm rendering the committed dist/production objects from a generated chart;
+ *   - plain `cdk8s synth` (the CLI, its validation plugin and report);
+ *   - generated apps of 100 and 1000 services through the same path (bundled app, in-memory validation, stamp,
+ *     promotion): model unchanged, and after an edit (every object changed, the validators run), vs Helm's
+ *     `range` template over as many services; the cost per added object;
+ *   - a cold first synth (a copy of the project without .cache/: esbuild, compiling the validators);
+ *   - `npm test`'s parts (BENCH_TESTS=0 skips them).
+ * The Helm peer is .cache/bin/helm (tools/helm/go.mod, built here when Go is there); without Go it is skipped, loudly.
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { parseAllDocuments } from 'yaml';
 import { docsGenerationSeconds } from './bench-docs';
 
 const root = path.join(__dirname, '..');
-const cdk8s = path.join(root, 'node_modules', '.bin', 'cdk8s');
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+const baseEnv = { ...process.env, CDK8S_CHECK_UPGRADE: 'false' };
 
-function time(cmd: string, args: string[], env: Record<string, string> = {}): number {
+function time(cmd: string, args: string[], env: Record<string, string | undefined> = {}, cwd = root): number {
   const start = process.hrtime.bigint();
-  execFileSync(cmd, args, { cwd: root, stdio: 'pipe', env: { ...process.env, CDK8S_CHECK_UPGRADE: 'false', ...env } });
+  const merged = Object.fromEntries(Object.entries({ ...baseEnv, ...env }).filter(([, v]) => v !== undefined));
+  execFileSync(cmd, args, { cwd, stdio: 'pipe', env: merged, maxBuffer: 1 << 30 });
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
@@ -26,30 +37,156 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function synth(app: string, runs: number, env: Record<string, string> = {}): number {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
-  try {
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) times.push(time(cdk8s, ['synth', '--app', app, '--output', out], env));
-    return median(times);
-  } finally {
-    fs.rmSync(out, { recursive: true, force: true });
+type Run = () => number;
+const repeat = (run: Run, runs = RUNS): number => median(Array.from({ length: runs }, run));
+
+/** Ours and the peer alternately: medians of each, and the median of the per-pair ratios. */
+function paired(ours: Run, peer: Run | undefined, runs = RUNS): { ours: number; peer?: number; ratio?: number } {
+  ours(); peer?.(); // warm-up: bundle, code caches, page cache
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    a.push(ours());
+    if (peer) b.push(peer());
   }
+  return peer ? { ours: median(a), peer: median(b), ratio: median(a.map((x, i) => x / b[i])) } : { ours: median(a) };
 }
 
-const row = (label: string, seconds: number, extra = '') => console.log(`${label.padEnd(44)} ${seconds.toFixed(3).padStart(8)} s ${extra}`);
-
-console.log(`node ${process.version}, ${os.cpus().length} cores, median of ${RUNS} runs where noted\n`);
-const fast = synth('node scripts/run-app.js', RUNS);
-row('cdk8s synth (this app, as cdk8s.yaml runs it)', fast, `median of ${RUNS}`);
-const stock = synth('npx ts-node main.ts', Math.min(RUNS, 3));
-row('cdk8s synth (stock: npx ts-node main.ts)', stock, `median of ${Math.min(RUNS, 3)}`);
-console.log(`${'speed-up'.padEnd(44)} ${(stock / fast).toFixed(1).padStart(8)} x`);
-for (const n of [100, 1000]) {
-  row(`cdk8s synth (generated app, ${n} services)`, synth('node --import tsx scripts/bench-app.ts', n === 1000 ? 1 : 3, { BENCH_SERVICES: String(n) }),
-    n === 1000 ? '1 run' : 'median of 3');
+// --- ours -------------------------------------------------------------------------------------------------------
+const node = process.execPath;
+/** The everyday synth, promoting into a temporary root instead of the project's dist/. */
+const everyday = (): number => time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'small') });
+/** A generated app, the way cdk8s synth and the launcher run it: empty staging folder, then the bundled app. */
+function generated(services: number, variant?: () => string): Run {
+  const staging = path.join(tmp, `gen-${services}`, 'staging');
+  return () => {
+    fs.rmSync(staging, { recursive: true, force: true });
+    return time(node, ['scripts/run-app.js', 'scripts/bench-app.ts'], {
+      BENCH_SERVICES: String(services), BENCH_VARIANT: variant?.(), CDK8S_OUTDIR: staging, SYNTH_TARGET_ROOT: path.dirname(staging),
+    });
+  };
 }
-const docs = docsGenerationSeconds(RUNS * 4);
-row('docs/environments (synth/diagram.ts, in synth)', docs.first, `first call, as synth pays it; then ${docs.median.toFixed(3)} s`);
-row('npm test: tsc -p . (type-check)', time(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', '.']));
-row('npm test: jest (swc transform)', time(path.join(root, 'node_modules', '.bin', 'jest'), ['--silent']));
+const generatedFile = (services: number) => path.join(tmp, `gen-${services}`, 'dist', 'bench', 'bench.k8s.yaml');
+
+// --- the peer ---------------------------------------------------------------------------------------------------
+function findHelm(): string | undefined {
+  const helm = path.join(root, '.cache', 'bin', 'helm');
+  if (fs.existsSync(helm)) return helm;
+  if (spawnSync('go', ['version']).status !== 0) return undefined;
+  console.log('building the Helm peer (tools/helm/go.mod) into .cache/bin/ ...');
+  execFileSync('go', ['install', '-mod=readonly', '-trimpath', 'tool'], { cwd: path.join(root, 'tools', 'helm'), stdio: 'inherit', env: { ...process.env, GOBIN: path.dirname(helm) } });
+  return helm;
+}
+const helm = findHelm();
+const helmEnv = { HELM_CACHE_HOME: path.join(tmp, 'helm', 'cache'), HELM_CONFIG_HOME: path.join(tmp, 'helm', 'config'), HELM_DATA_HOME: path.join(tmp, 'helm', 'data') };
+const helmTemplate = (chart: string): Run => () => time(helm!, ['template', 'bench', chart], helmEnv);
+
+function chart(name: string, templates: Record<string, string>, values: unknown = {}): string {
+  const dir = path.join(tmp, 'charts', name);
+  fs.mkdirSync(path.join(dir, 'templates'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'Chart.yaml'), `apiVersion: v2\nname: ${name}\nversion: 0.1.0\n`);
+  fs.writeFileSync(path.join(dir, 'values.yaml'), JSON.stringify(values));
+  for (const [file, text] of Object.entries(templates)) fs.writeFileSync(path.join(dir, 'templates', file), text);
+  return dir;
+}
+
+/** The committed dist/production manifests as the templates of a chart. */
+function productionChart(): string {
+  const dir = path.join(root, 'dist', 'production');
+  return chart('production', Object.fromEntries(fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf-8')])));
+}
+
+/**
+ * The generated app as Helm users write it: the Namespace, and one `range` over `.Values.services` whose body is
+ * our svc-1's Service and Deployment with its name and peer arguments made values.
+ */
+function rangeChart(services: number): string {
+  const text = fs.readFileSync(generatedFile(2), 'utf-8').split(/^---\n/m);
+  const [namespace, ...rest] = text;
+  const one = rest.filter((d) => /^  name: svc-1$/m.test(d));
+  const body = one.map((d) => d.replace(/^(\s*- )args:\n(?:\s+- .*\n)+/m, '$1args: {{ toJson $s.args }}\n').replaceAll('svc-1', '{{ $s.name }}'));
+  const values = { services: Array.from({ length: services }, (_, i) => ({ name: `svc-${i}`, args: i ? [`svc-${i - 1}.bench:8080`] : [] })) };
+  return chart(`range-${services}`, { 'namespace.yaml': namespace, 'services.yaml': `{{- range $s := .Values.services }}\n---\n${body.join('---\n')}{{- end }}\n` }, values);
+}
+
+/** Helm renders the same objects as ours (order-free)? */
+function sameObjects(helmChart: string, ours: string[]): string {
+  const canon = (v: any): any => (Array.isArray(v) ? v.map(canon) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v);
+  const set = (text: string) => parseAllDocuments(text).map((d) => d.toJSON()).filter(Boolean).map((o) => JSON.stringify(canon(o))).sort();
+  const out = execFileSync(helm!, ['template', 'bench', helmChart], { env: { ...process.env, ...helmEnv }, maxBuffer: 1 << 30 }).toString();
+  const a = set(out);
+  const b = set(ours.map((f) => fs.readFileSync(f, 'utf-8')).join('---\n'));
+  return JSON.stringify(a) === JSON.stringify(b) ? `same ${a.length} objects` : `DIFFERENT objects (${a.length} vs ${b.length}): the comparison is off`;
+}
+
+// --- cold -------------------------------------------------------------------------------------------------------
+/** A copy of the project as git sees it, without .cache/ (node_modules linked). */
+function projectCopy(): string {
+  const dir = path.join(tmp, 'cold');
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root }).toString().split('\0').filter(Boolean);
+  for (const f of files) {
+    if (!fs.existsSync(path.join(root, f))) continue;
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.copyFileSync(path.join(root, f), path.join(dir, f));
+  }
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+}
+
+// --- report -----------------------------------------------------------------------------------------------------
+const rows: string[][] = [];
+const s = (x?: number) => (x === undefined ? '' : `${x.toFixed(3)} s`);
+function row(what: string, r: { ours: number; peer?: number; ratio?: number }, note = ''): void {
+  rows.push([what, s(r.ours), s(r.peer), r.ratio === undefined ? '' : `${r.ratio.toFixed(1)}x`, note]);
+}
+
+try {
+  console.log(`node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, medians of ${RUNS}`);
+  if (!helm) console.log('\n*** Helm peer SKIPPED: no Go on PATH to build tools/helm (npm run tools). Only our numbers follow. ***\n');
+  else console.log(`peer: ${execFileSync(helm, ['version', '--short'], { env: { ...process.env, ...helmEnv } }).toString().trim()} (tools/helm/go.mod)`);
+
+  const small = paired(everyday, helm ? helmTemplate(productionChart()) : undefined);
+  row('small: everyday synth (node scripts/synth.js)', small, 'both environments, 2 Kubernetes versions, atomic');
+  if (helm) rows[rows.length - 1][4] += `; Helm: dist/production as a chart (${sameObjects(path.join(tmp, 'charts', 'production'), fs.readdirSync(path.join(root, 'dist', 'production')).map((f) => path.join(root, 'dist', 'production', f)))})`;
+  const cli = path.join(root, 'node_modules', 'cdk8s-cli', 'bin', 'cdk8s');
+  const cliOut = path.join(tmp, 'cli');
+  row('small: plain cdk8s synth (CLI, plugin report)', { ours: repeat(() => time(node, [cli, 'synth', '--output', path.join(cliOut, 'staging')], { SYNTH_TARGET_ROOT: cliOut }), Math.min(RUNS, 5)) },
+    'node node_modules/cdk8s-cli/bin/cdk8s synth; npx adds its own start-up');
+
+  generated(2)(); // the svc-1 objects the range template is made of
+  const peers: Record<number, Run | undefined> = {};
+  for (const n of [100, 1000]) peers[n] = helm ? helmTemplate(rangeChart(n)) : undefined;
+  const r100 = paired(generated(100), peers[100], Math.min(RUNS, 5));
+  row('100 services (201 objects), model unchanged', r100);
+  const r1000 = paired(generated(1000), peers[1000], Math.min(RUNS, 5));
+  row('1000 services (2001 objects), model unchanged', r1000, helm ? `Helm: range template (${sameObjects(path.join(tmp, 'charts', 'range-1000'), [generatedFile(1000)])})` : '');
+  let edit = 0;
+  const e1000 = paired(generated(1000, () => `edit-${process.pid}-${edit++}`), peers[1000], Math.min(RUNS, 5));
+  row('1000 services, after an edit (validators run)', e1000, 'every object changed');
+  const perObject = (a: number, b: number) => ((b - a) / 1800) * 1e3;
+  rows.push(['per added object (100 -> 1000 services)', `${perObject(r100.ours, r1000.ours).toFixed(2)} ms`,
+    r100.peer !== undefined && r1000.peer !== undefined ? `${perObject(r100.peer, r1000.peer).toFixed(2)} ms` : '', '',
+    `after an edit: ${perObject(r100.ours, e1000.ours).toFixed(2)} ms`]);
+
+  const copy = projectCopy();
+  const cold = repeat(() => {
+    fs.rmSync(path.join(copy, '.cache'), { recursive: true, force: true });
+    return time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'cold-out') }, copy);
+  }, 3);
+  row('cold first synth (no .cache/)', { ours: cold }, 'node scripts/synth.js in a fresh copy: esbuild, ajv compiles the validators');
+
+  if (process.env.BENCH_TESTS !== '0') {
+    const docs = docsGenerationSeconds(RUNS * 4);
+    row('docs/environments (synth/diagram.ts, in synth)', { ours: docs.first }, `first call, as synth pays it; then ${docs.median.toFixed(3)} s`);
+    row('npm test: tsc -p . (type-check)', { ours: time(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', '.']) }, '1 run');
+    row('npm test: jest (swc transform)', { ours: time(path.join(root, 'node_modules', '.bin', 'jest'), ['--silent']) }, '1 run');
+  }
+
+  const head = ['', 'ours', helm ? 'helm template' : 'helm (skipped)', 'ours/helm', 'notes'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i > 0 && i < 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
+  console.log(['', line(head), `|${widths.map((w, i) => (i > 0 && i < 4 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...rows.map(line)].join('\n'));
+  console.log(`\nload after: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
