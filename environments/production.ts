@@ -1,4 +1,6 @@
-import { kplus } from '../lib/core';
+import * as path from 'path';
+import { kplus, projectRoot } from '../lib/core';
+import { readSha256Sums } from '../lib/workloads';
 import { EnvironmentConfig } from './environment';
 import { SHOP_UPSTREAM } from './local';
 
@@ -53,7 +55,8 @@ export const production: EnvironmentConfig = {
     namespace: 'shop',
     podSecurity: 'restricted',
     // The upstream code at the same pinned commit, fetched by a non-root init container (no apk, no root).
-    codeSource: { kind: 'fetch-at-init', image: 'node:6-alpine', ...SHOP_UPSTREAM },
+    // Each fetched file must match its upstream sha256 (images/shop/sources.sha256), or the init container fails.
+    codeSource: { kind: 'fetch-at-init', image: 'node:6-alpine', ...SHOP_UPSTREAM, sha256: readSha256Sums(path.join(projectRoot(), 'images/shop/sources.sha256')) },
     gatewayServiceType: kplus.ServiceType.CLUSTER_IP,
     gatewayIngress: { host: 'shop.imti.cloud', className: 'nginx', tlsSecret: { kind: 'sealed', environment: 'production' } },
     gatewayAutoscaling: { minReplicas: 2, maxReplicas: 6, cpuUtilization: 75 },

@@ -7,7 +7,7 @@ import { K8sObject, allObjects, matches } from './support';
 // Rollouts and re-applies that do exactly what they say (issue: db never doubled, a quiet re-apply).
 
 /** A Deployment that asks to be single-instance, as the construct marks it. */
-const isSingleInstance = (d: K8sObject) => d.metadata.annotations?.['kube-score/ignore'] === 'deployment-replicas';
+const isSingleInstance = (d: K8sObject) => d.metadata.annotations?.['kube-score/ignore']?.split(',').includes('deployment-replicas') ?? false;
 
 describe.each(selectEnvironments('').map((e) => [e.name, e] as const))('environment %s', (_name, env) => {
   const objects = allObjects(env);

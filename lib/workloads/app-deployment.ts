@@ -95,9 +95,13 @@ export class AppDeployment extends Construct implements IExposable {
         throw ValidationError.of(this, 'replicas', this.replicas, `must be exactly 1: ${props.singleInstanceReason}`);
       }
     }
-    // A single-instance workload's one replica is deliberate: kube-score's "at least 2 replicas" does not apply.
+    // A single-instance workload's one replica and its Recreate strategy are deliberate: kube-score's "at least 2
+    // replicas" and "use RollingUpdate" checks do not apply (a rollout of one pod that must not overlap is a restart).
     const annotations = {
-      ...(this.singleInstance ? { 'kube-score/ignore': 'deployment-replicas', 'kube-score/ignore-reason': props.singleInstanceReason! } : {}),
+      ...(this.singleInstance ? {
+        'kube-score/ignore': 'deployment-replicas,deployment-strategy',
+        'kube-score/ignore-reason': `${props.singleInstanceReason!}; so one replica, replaced with Recreate, never two at once`,
+      } : {}),
       ...props.annotations,
     };
     this.selectorLabels = v.labels(this, 'selectorLabels', { ...(props.selectorLabels ?? { app: props.identity.name }) });
