@@ -215,10 +215,41 @@ test_lock_failure_names_ref_and_writes_nothing() {
   lock "$APP" >/dev/null   # back in step for later tests
 }
 
+# The real synth in a copy of the project: production's hashgenerator image replaced by a test image of the
+# local registry. dist/ gets exactly the lock's digest, and a re-pushed tag reaches dist/ only through the lock.
+test_synth_pins_from_lock_only() {
+  local copy="$WORK/project" ref="$REG/test/synthapp:v1" d1 d2 f
+  (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard) | while IFS= read -r -d '' f; do
+    [ -e "$ROOT/$f" ] || continue; mkdir -p "$copy/$(dirname "$f")"; cp "$ROOT/$f" "$copy/$f"
+  done
+  ln -s "$ROOT/node_modules" "$copy/node_modules"
+  sed -i "s|image: 'jakousa/dwk-app1:78031863af07c4c4cc3c96d07af68e8ce6e3afba'|image: '$ref'|" "$copy/environments/production.ts"
+  grep -q "$ref" "$copy/environments/production.ts" || fail "test setup: hashgenerator image not replaced"
+  synth_copy() { (cd "$copy" && node scripts/synth.js) >"$WORK/synth.out" 2>&1 || { cat "$WORK/synth.out"; return 1; }; }
+  image_in_dist() { grep -o "image: $ref[^ ]*" "$copy/dist/production/hashgenerator.k8s.yaml" | sed 's/^image: //'; }
+  push_index "$ref" first
+  # No entry yet: synth refuses, naming the image and the command.
+  ! synth_copy || fail "synth passed with an image missing from the lock"
+  grep -q "invalid container \"hashgenerator\" image \"$ref\": must have a digest in images.lock.json .*npm run images:lock -- $ref" "$WORK/synth.out" || fail "no clear message" "$(cat "$WORK/synth.out")"
+  IMAGES_LOCK="$copy/images.lock.json" lock "$ref" >/dev/null
+  d1=$(crane digest "$ref")
+  synth_copy || fail "synth failed after the lock entry was added"
+  [ "$(image_in_dist)" = "$ref@$d1" ] || fail "dist has $(image_in_dist), want $ref@$d1"
+  push_index "$ref" second
+  d2=$(crane digest "$ref")
+  [ "$d2" != "$d1" ] || fail "re-push did not change the digest"
+  synth_copy || fail "synth failed"
+  [ "$(image_in_dist)" = "$ref@$d1" ] || fail "dist moved to $(image_in_dist) without a lock change"
+  IMAGES_LOCK="$copy/images.lock.json" lock "$ref" >/dev/null
+  synth_copy || fail "synth failed after re-lock"
+  [ "$(image_in_dist)" = "$ref@$d2" ] || fail "dist has $(image_in_dist) after re-lock, want $ref@$d2"
+}
+
 t "images:lock resolves a two-platform tag to its OCI index digest, with resolvedAt/resolvedFrom" test_lock_resolves_index
 t "images.lock.json is canonical: sorted keys, 2-space indent, trailing newline" test_lock_format
 t "a re-pushed tag changes the digest, and the lock only after images:lock runs again" test_repush_changes_digest_only_after_relock
 t "images:lock with no argument re-resolves every entry and leaves an unchanged lock byte-identical" test_relock_all_unchanged_is_noop
+t "synth (a copy of the project) pins the lock's digest, refuses an unlocked image, and moves only when the lock does" test_synth_pins_from_lock_only
 t "a failed resolution names the reference and writes nothing; digests and latest are refused" test_lock_failure_names_ref_and_writes_nothing
 
 # --- the shop build --------------------------------------------------------------------------------
