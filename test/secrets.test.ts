@@ -238,6 +238,20 @@ describe('secret errors name the Secret and the file', () => {
       /plain-[^"]+"/, /lacks the files key\.pem/],
     ['plain folder with an empty file', () => { const p = project(); return synth(p, { source: { kind: 'plain-files', dir: plain(p, { 'cert.pem': 'x', 'key.pem': '' }) } }); },
       /plain-\w+\/key\.pem/, /is empty/],
+    ['synth: an EC sealing certificate', () => { const p = project(); writeSealed(p, {}); fs.writeFileSync(path.join(p, 'sealing/test.pem'), certPem('ec')); return synth(p); },
+      'sealing/test.pem', /holds a ec public key; sealed-secrets needs an RSA public certificate/],
+    ['synth: a sealing certificate that is not one', () => { const p = project(); writeSealed(p, {}); fs.writeFileSync(path.join(p, 'sealing/test.pem'), 'garbage\n'); return synth(p); },
+      'sealing/test.pem', /is not a PEM certificate/],
+    ['synth: a file sealed with another certificate than the current one', () => {
+      const p = project(); writeSealed(p, {});
+      fs.writeFileSync(path.join(p, 'sealing/test.pem'), fs.readFileSync(keyPair(fs.mkdtempSync(path.join(tmp, 'k-'))).cert));
+      return synth(p);
+    }, SEALED, /was sealed with the certificate [0-9A-F:]+, which is neither sealing\/test.pem \([0-9A-F:]+\) nor one kept in sealing\/test.previous\/: the controller would not open it/],
+    ['synth: a broken certificate in the previous ones', () => {
+      const p = project(); writeSealed(p, {});
+      fs.mkdirSync(path.join(p, 'sealing/test.previous')); fs.writeFileSync(path.join(p, 'sealing/test.previous/old.pem'), 'garbage\n');
+      return synth(p);
+    }, 'sealing/test.previous/old.pem', /is not a PEM certificate/],
     ['seal: missing plaintext file', () => { const p = project(); return sealWith(p, 'cert.pem=nope/cert.pem', 'key.pem=nope/key.pem'); }, 'nope/cert.pem',
       /must be a readable file or folder \(ENOENT\)/],
     ['seal: plaintext without a required key', () => { const p = project(); return sealWith(p, plain(p, { 'cert.pem': 'x' })); }, /plain-/,
@@ -252,6 +266,14 @@ describe('secret errors name the Secret and the file', () => {
       /holds a private key/],
     ['seal: not a certificate', () => { const p = project('test', 'hello\n'); return sealWith(p, plain(p)); }, 'sealing/test.pem', /is not a PEM certificate/],
   ];
+
+  test('synth: a file sealed with a previous certificate listed in sealing/<env>.previous/ is accepted (a rotated controller keeps old keys)', () => {
+    const p = project(); writeSealed(p, {});
+    fs.mkdirSync(path.join(p, 'sealing/test.previous'));
+    fs.copyFileSync(path.join(p, 'sealing/test.pem'), path.join(p, 'sealing/test.previous/2026-11.pem'));
+    fs.writeFileSync(path.join(p, 'sealing/test.pem'), fs.readFileSync(keyPair(fs.mkdtempSync(path.join(tmp, 'k-'))).cert));
+    expect(synth(p)).not.toThrow();
+  });
 
   test.each(cases)('%s', (_case, act, file, wrong) => {
     const run = act();

@@ -5,7 +5,7 @@ import { KubeSecret } from '../../imports/k8s';
 import { ValidationError } from '../core/errors';
 import { projectRoot } from '../core/project-root';
 import {
-  SecretId, SealedFile, checkSealedFor, isSecretKey, missingKeys, readPlainFiles, readSealedFile, sealCommand, sealedFilePath, secretRef, shown,
+  SecretId, SealedFile, checkSealedFor, checkSealedWithKnownCertificate, knownCertificates, isSecretKey, missingKeys, readPlainFiles, readSealedFile, sealCommand, sealedFilePath, secretRef, shown,
 } from './secret-store';
 import * as v from '../core/validation';
 
@@ -136,6 +136,7 @@ export class AppSecret extends Construct {
       const hint = sealCommand(this.source.environment, this.name);
       const sealed = readSealedFile(where, field, this.baseDir, rel, hint);
       checkSealedFor(where, field, rel, sealed, this.secretId, hint);
+      checkSealedWithKnownCertificate(where, field, rel, sealed, knownCertificates(where, `sealing certificate for ${secretRef(this)}`, this.baseDir, this.source.environment), this.source.environment, hint);
       const missing = missingKeys(this.requiredKeys, Object.keys(sealed.encryptedData));
       if (missing.length) throw new ValidationError(where, field, rel, `lacks the required keys ${missing.join(', ')}; re-seal with \`${hint}\``);
       this.loaded = sealed;

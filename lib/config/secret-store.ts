@@ -214,3 +214,49 @@ export function checkSealedFor(where: string, field: string, rel: string, sealed
     throw new ValidationError(where, field, rel, `was sealed with type "${sealed.type}", but the Secret has type "${secret.type}"; re-seal with \`${hint}\``);
   }
 }
+
+/** `sealing/<env>.previous/`: certificates the environment's controller had before, whose keys it still holds. */
+export function previousCertificatesDir(environment: string): string {
+  return `sealing/${environment}.previous`;
+}
+
+/**
+ * The fingerprints a sealed file of the environment may carry: the current `sealing/<env>.pem` (which must be a
+ * usable RSA certificate) and each certificate in `sealing/<env>.previous/` (a controller keeps its old keys after
+ * a rotation, so values sealed before it still open).
+ */
+export function knownCertificates(where: string, field: string, baseDir: string, environment: string): { current: string; previous: ReadonlyMap<string, string> } {
+  const rel = certificatePath(environment);
+  let pem: string;
+  try {
+    pem = fs.readFileSync(path.join(baseDir, rel), 'utf-8');
+  } catch (e) {
+    throw new ValidationError(where, field, rel, `must be a readable file (${(e as NodeJS.ErrnoException).code ?? e}); fetch it with \`kubeseal --fetch-cert > ${rel}\``);
+  }
+  // Expiry only matters for sealing new values (kubeseal refuses then); what was sealed before still opens.
+  const cert = parseSealingCertificate(pem, new Date(0));
+  if (typeof cert === 'string') throw new ValidationError(where, field, rel, cert);
+  const previous = new Map<string, string>();
+  const dir = previousCertificatesDir(environment);
+  const files = fs.existsSync(path.join(baseDir, dir)) ? fs.readdirSync(path.join(baseDir, dir)).filter((f) => f.endsWith('.pem')).sort() : [];
+  for (const f of files) {
+    const old = parseSealingCertificate(fs.readFileSync(path.join(baseDir, dir, f), 'utf-8'), new Date(0));
+    if (typeof old === 'string') throw new ValidationError(where, `previous ${field}`, `${dir}/${f}`, old);
+    previous.set(old.fingerprint, `${dir}/${f}`);
+  }
+  return { current: cert.fingerprint, previous };
+}
+
+/**
+ * Errors unless the file was sealed with a certificate the environment's controller can open: the current one or
+ * a listed previous one. Catches a file left sealed with an old certificate after `sealing/<env>.pem` changed,
+ * before deploy rather than as an unsealing failure in the cluster.
+ */
+export function checkSealedWithKnownCertificate(where: string, field: string, rel: string, sealed: SealedFile,
+  known: { current: string; previous: ReadonlyMap<string, string> }, environment: string, hint: string): void {
+  const fp = sealed.certificate?.sha256;
+  if (fp === known.current || known.previous.has(fp)) return;
+  throw new ValidationError(where, field, rel, `was sealed with the certificate ${fp}, which is neither ${certificatePath(environment)} (${known.current}) `
+    + `nor one kept in ${previousCertificatesDir(environment)}/: the controller would not open it; re-seal with \`${hint}\` `
+    + `(or, if the controller still holds that key, put its certificate in ${previousCertificatesDir(environment)}/)`);
+}
