@@ -2,37 +2,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { projectCopy, snapshot } from './project-copy';
 import { recoverFolder, replaceFolder } from '../synth/synth-output';
 
 // A failed synth must leave dist/ exactly as it was. Each case copies the project (as git tracks it) into a temporary
 // folder, breaks it in one way, runs the real `cdk8s synth` there and compares dist/ byte for byte.
-const root = path.join(__dirname, '..');
-
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile()) out[path.relative(dir, path.join(e.parentPath, e.name))] = fs.readFileSync(path.join(e.parentPath, e.name), 'utf-8');
-  }
-  return out;
-}
-
-function projectCopy(): string {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atomic-'));
-  const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf-8' }).stdout.split('\0').filter(Boolean);
-  for (const f of files) {
-    if (!fs.existsSync(path.join(root, f))) continue;
-    fs.mkdirSync(path.dirname(path.join(tmp, f)), { recursive: true });
-    fs.copyFileSync(path.join(root, f), path.join(tmp, f));
-  }
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(tmp, 'node_modules'));
-  // Compiled schema validators are keyed by content, so sharing them is safe and saves ~1 s per synth.
-  const validators = path.join(root, '.cache', 'schema-validators');
-  if (fs.existsSync(validators)) {
-    fs.mkdirSync(path.join(tmp, '.cache'));
-    fs.symlinkSync(validators, path.join(tmp, '.cache', 'schema-validators'));
-  }
-  return tmp;
-}
 
 function edit(dir: string, file: string, from: string, to: string): void {
   const p = path.join(dir, file);
@@ -55,7 +29,7 @@ const cases: [string, (dir: string) => void, RegExp][] = [
 
 describe('a failed synth leaves dist/ exactly as it was', () => {
   test.each(cases)('%s', (_name, breakIt, message) => {
-    const dir = projectCopy();
+    const dir = projectCopy('atomic-');
     try {
       const before = snapshot(path.join(dir, 'dist'));
       // Make a successful synth visible: if the failure were not caught, this stray file would be gone.
@@ -98,7 +72,7 @@ describe('bad inputs in environments/production.ts stop the real synth', () => {
   let before: Record<string, string>;
   let original: string;
   beforeAll(() => {
-    dir = projectCopy();
+    dir = projectCopy('atomic-');
     before = snapshot(path.join(dir, 'dist'));
     original = fs.readFileSync(path.join(dir, 'environments/production.ts'), 'utf-8');
   });

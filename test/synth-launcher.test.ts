@@ -2,35 +2,10 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { projectCopy, snapshot } from './project-copy';
 
 // The everyday launcher (scripts/synth.js, `npm run synth`) runs the app without cdk8s-cli: it must keep cdk8s
 // synth's guarantees. A broken model leaves dist/ exactly as it was; a stale staging folder is never promoted.
-const root = path.join(__dirname, '..');
-
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile()) out[path.relative(dir, path.join(e.parentPath, e.name))] = fs.readFileSync(path.join(e.parentPath, e.name), 'utf-8');
-  }
-  return out;
-}
-
-function projectCopy(): string {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'launcher-'));
-  const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf-8' }).stdout.split('\0').filter(Boolean);
-  for (const f of files) {
-    if (!fs.existsSync(path.join(root, f))) continue;
-    fs.mkdirSync(path.dirname(path.join(tmp, f)), { recursive: true });
-    fs.copyFileSync(path.join(root, f), path.join(tmp, f));
-  }
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(tmp, 'node_modules'));
-  const validators = path.join(root, '.cache', 'schema-validators'); // keyed by content: safe to share
-  if (fs.existsSync(validators)) {
-    fs.mkdirSync(path.join(tmp, '.cache'));
-    fs.symlinkSync(validators, path.join(tmp, '.cache', 'schema-validators'));
-  }
-  return tmp;
-}
 
 const synth = (dir: string) => spawnSync(process.execPath, [path.join(dir, 'scripts', 'synth.js')], { cwd: os.tmpdir(), encoding: 'utf-8', timeout: 60_000 });
 
@@ -40,7 +15,7 @@ test.each([
     "    require('cdk8s').ApiObject.of(worker.deployment).addJsonPatch(require('cdk8s').JsonPatch.replace('/spec/replicas', 'two'));\n    if (platform.networkPolicies) {",
     /schema violation\(s\) in environment "local":\n.*at \/spec\/replicas: must be integer \(Kubernetes v1.27.0\)/],
 ])('%s: exit 1, the message, dist/ untouched', (_name, file, from, to, message) => {
-  const dir = projectCopy();
+  const dir = projectCopy('launcher-');
   try {
     const before = snapshot(path.join(dir, 'dist'));
     const text = fs.readFileSync(path.join(dir, file), 'utf-8');
@@ -56,7 +31,7 @@ test.each([
 }, 90_000);
 
 test('empties the staging folder first, as cdk8s synth does: a stale chart is not promoted', () => {
-  const dir = projectCopy();
+  const dir = projectCopy('launcher-');
   try {
     fs.mkdirSync(path.join(dir, '.cdk8s.out', 'local'), { recursive: true });
     fs.writeFileSync(path.join(dir, '.cdk8s.out', 'local', 'stale.k8s.yaml'), 'kind: Stale\n');
