@@ -2,6 +2,7 @@ import * as path from 'path';
 import { App } from 'cdk8s';
 import { GoOkChart } from './charts/go-ok';
 import { HashGeneratorChart } from './charts/hashgenerator';
+import { PlatformChart } from './charts/platform';
 import { ShopChart } from './charts/shop';
 import { ENVIRONMENTS, ENVIRONMENT_KEYS, EnvironmentConfig } from './environments';
 import { PLATFORM_KEYS } from './lib/core/platform';
@@ -28,6 +29,7 @@ export function buildApp(env: EnvironmentConfig, outdir: string): App {
     new GoOkChart(app, 'go-ok', env.goOk, platform);
     new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator, platform);
     new ShopChart(app, 'shop', env.shop, platform);
+    if (env.sealedSecretsController?.deployedBy === 'this-repository') new PlatformChart(app, 'platform', env.sealedSecretsController);
   });
   return app;
 }

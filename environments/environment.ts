@@ -1,5 +1,6 @@
 import { GoOkConfig } from '../charts/go-ok';
 import { HashGeneratorConfig } from '../charts/hashgenerator';
+import { SealedSecretsControllerConfig } from '../charts/platform';
 import { ShopConfig } from '../charts/shop';
 import { PlatformConfig } from '../lib/core';
 
@@ -30,7 +31,13 @@ export interface EnvironmentConfig {
   readonly goOk: GoOkConfig;
   readonly hashgenerator: HashGeneratorConfig;
   readonly shop: ShopConfig;
+  /**
+   * The sealed-secrets controller that unseals this environment's SealedSecrets: deployed by this repository (the
+   * `platform` chart) or run by a platform team; `npm run bootstrap` fetches its certificate either way.
+   * @default none: no controller in the model, and no bootstrap
+   */
+  readonly sealedSecretsController?: SealedSecretsControllerConfig;
 }
 
 /** Every field of EnvironmentConfig: anything else in a config is a typo, and an error (see main.ts). */
-export const ENVIRONMENT_KEYS: readonly (keyof EnvironmentConfig)[] = ['name', 'outputRoot', 'synthByDefault', 'platform', 'goOk', 'hashgenerator', 'shop'];
+export const ENVIRONMENT_KEYS: readonly (keyof EnvironmentConfig)[] = ['name', 'outputRoot', 'synthByDefault', 'platform', 'goOk', 'hashgenerator', 'shop', 'sealedSecretsController'];

@@ -13,6 +13,8 @@ export const SHOP_UPSTREAM = {
  */
 export const local: EnvironmentConfig = {
   name: 'local',
+  // A fresh tutorial cluster has none: the `platform` chart deploys it (kube-system, kubeseal's default place).
+  sealedSecretsController: { deployedBy: 'this-repository' },
   goOk: {
     namespace: 'default',
     image: 'cjimti/go-ok:v1',

@@ -12,6 +12,9 @@ import { SHOP_UPSTREAM } from './local';
  */
 export const production: EnvironmentConfig = {
   name: 'production',
+  // The platform team runs the cluster's sealed-secrets controller (kube-system/sealed-secrets-controller, the
+  // release kubeseal is pinned to); this repository only fetches its certificate and seals with it.
+  sealedSecretsController: { deployedBy: 'platform-team', namespace: 'kube-system', name: 'sealed-secrets-controller' },
   platform: {
     dedicatedServiceAccounts: true,
     highAvailability: true,
