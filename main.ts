@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { App } from 'cdk8s';
 import { GoOkChart } from './charts/go-ok';
@@ -13,6 +14,7 @@ import { applyImagePinning } from './lib/workloads/image-lock';
 import { environmentDoc, writeEnvironmentDocs } from './synth/diagram';
 import { inEnvironment, whileBuilding } from './synth/errors';
 import { checkEscapeHatches } from './synth/escape-hatches';
+import { acquireSynthLock } from './synth/lock';
 import { SchemaValidator, formatViolations, writeValidationStamp } from './synth/schema-validation';
 import { assertNoPlaintextSecrets, replaceFolder, synthApp } from './synth/synth-output';
 
@@ -70,7 +72,20 @@ function outputRoot(env: EnvironmentConfig): 'dist' | 'dist-local' {
  */
 export function main(): void {
   const project = projectRoot();
-  const staging = path.resolve(process.env.CDK8S_OUTDIR ?? '.cdk8s.out');
+  const release = acquireSynthLock(project);
+  // cdk8s-cli empties its output folder before it starts the app, even while another synth is at work: build in a
+  // private folder, and hand the CLI its copy (for the validation plugin) only at the end.
+  const outdir = path.resolve(process.env.CDK8S_OUTDIR ?? '.cdk8s.out');
+  const staging = fs.mkdtempSync(path.join(project, '.cache', 'synth-'));
+  try {
+    synthAll(project, staging, outdir);
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+    release();
+  }
+}
+
+function synthAll(project: string, staging: string, outdir: string): void {
   // Where the promoted folders go; tests point it elsewhere.
   const targetRoot = path.resolve(process.env.SYNTH_TARGET_ROOT ?? project);
   const envs = selectEnvironments();
@@ -100,7 +115,11 @@ export function main(): void {
     }
     if (outputRoot(env) === 'dist') docs.push(environmentDoc(env.name, app, env.platform));
   }
-  writeValidationStamp(staging, files, validator);
+  for (const env of envs) {
+    fs.rmSync(path.join(outdir, env.name), { recursive: true, force: true });
+    fs.cpSync(path.join(staging, env.name), path.join(outdir, env.name), { recursive: true });
+  }
+  writeValidationStamp(outdir, files.map((f) => path.join(outdir, path.relative(staging, f))), validator);
   for (const env of envs) {
     const root = outputRoot(env);
     replaceFolder(path.join(staging, env.name), path.join(targetRoot, root, env.name));

@@ -1,0 +1,35 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { projectCopy, snapshot } from './project-copy';
+
+// One synth at a time per checkout (synth/lock.ts): a second synth while one runs stops at once, names the first,
+// and leaves dist/ alone; a lock left by a process that is gone does not block the next synth.
+describe('synth lock', () => {
+  let dir: string;
+  beforeAll(() => { dir = projectCopy('lock-'); });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const lockFile = () => path.join(dir, '.cache', 'synth.lock');
+  const synth = () => spawnSync(process.execPath, [path.join(dir, 'scripts', 'synth.js')], { cwd: dir, encoding: 'utf-8', timeout: 60_000 });
+
+  test('a synth while another holds the lock stops, naming it; dist/ is untouched', () => {
+    const before = snapshot(path.join(dir, 'dist'));
+    fs.mkdirSync(path.dirname(lockFile()), { recursive: true });
+    // This jest worker plays the running synth: a live pid.
+    fs.writeFileSync(lockFile(), JSON.stringify({ pid: process.pid, since: '2026-11-26T20:00:00.000Z', command: 'scripts/synth.js' }));
+    const run = synth();
+    expect(run.status).not.toBe(0);
+    expect(run.stderr + run.stdout).toContain(`another synth is running in this checkout (pid ${process.pid} since 2026-11-26T20:00:00.000Z: scripts/synth.js)`);
+    expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
+    expect(fs.existsSync(lockFile())).toBe(true); // not ours to remove
+  }, 90_000);
+
+  test('a lock left by a process that is gone is taken over, and released at the end', () => {
+    const gone = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf-8' });
+    fs.writeFileSync(lockFile(), JSON.stringify({ pid: Number(gone.stdout.trim()), since: 'earlier', command: 'killed' }));
+    const run = synth();
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(fs.existsSync(lockFile())).toBe(false);
+  }, 90_000);
+});
