@@ -45,6 +45,7 @@ t() {
   set -e
   if [ "$rc" = 0 ]; then
     PASSED=$((PASSED + 1)); echo "PASS: $name"
+    grep '^MEASURE:' "$WORK/test.log" | sed 's/^/    /' || true   # numbers a test reports
   elif [ "$rc" = 77 ]; then
     SKIPPED=$((SKIPPED + 1)); echo "SKIP: $name ($(tail -n 1 "$WORK/test.log"))"
   else
@@ -55,8 +56,27 @@ t() {
 fail() { echo "ASSERTION: $1"; [ $# -lt 2 ] || echo "$2"; exit 1; }
 skip() { echo "$*"; exit 77; }
 
-# The pipeline as the tests run it: no synth (dist/ is given), no git check (scratch copies).
-deploy() { SKIP_SYNTH=1 ALLOW_DIRTY=1 "$DEPLOY" "$@"; }
+# The test clusters are new each time, so the tests declare the current one (its kube-system uid)
+# as the environment's cluster in a targets file of their own; test_wrong_cluster shows that the
+# committed deploy/targets.json is enforced.
+CLUSTER_UID=""
+declare_cluster() {   # declare_cluster ENV: writes $WORK/targets.json
+  jq -n --arg e "$1" --arg uid "$CLUSTER_UID" '{environments: {($e): {cluster: {kubeSystemUid: $uid}}}}' >"$WORK/targets.json"
+}
+# The pipeline as the tests run it: no synth (dist/ is given), no git check (scratch copies), this
+# cluster declared, a lock of the test run's own (a deploy by hand in the checkout is not blocked).
+deploy() {
+  declare_cluster "$1"
+  DIST_DIR="${DIST_DIR:-$WORK/dist}" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/targets.json" DEPLOY_LOCK="$WORK/deploy.lock" "$DEPLOY" "$@"
+}
+# deploy_rc WANTED LOGFILE ARGS...: deploy must exit with WANTED (an exit code of deploy.sh --help).
+deploy_rc() {
+  local want=$1 log=$2; shift 2
+  local rc=0
+  deploy "$@" >"$log" 2>&1 || rc=$?
+  cat "$log"
+  [ "$rc" = "$want" ] || fail "deploy.sh $* exited $rc, expected $want"
+}
 # deploy_expect RC_WANTED(0|fail) LOGFILE ARGS...: runs deploy, keeps its output in LOGFILE.
 deploy_ok() {
   local log=$1; shift
@@ -96,7 +116,7 @@ exists() { kget "$1" "$2" "$3" -o name >/dev/null 2>&1; }
 fingerprint() {
   kget "$1" "$2" "$3" -o json --show-managed-fields |   # kubectl hides managedFields by default
     jq -c '{uid: .metadata.uid, generation: .metadata.generation,
-            mine: [.metadata.managedFields[]? | select(.manager == "k8s-infra" and .operation == "Apply")]}'
+            mine: [.metadata.managedFields[]? | select((.manager | startswith("k8s-infra")) and .operation == "Apply")]}'
 }
 # Fingerprints of every object of a JSON-lines file, one "ref name ns fingerprint" a line.
 fingerprints() {
@@ -159,6 +179,10 @@ test_reapply_is_noop() {
   fingerprints <(cat "$OBJS" "$CRDS") >"$WORK/before.txt"
   # Not vacuous: every object must carry our field manager's entry.
   if grep -F '"mine":[]' "$WORK/before.txt"; then fail "objects without a k8s-infra Apply entry in managedFields"; fi
+  # Each environment applies with a field manager of its own; crds/ is shared (k8s-infra-crds).
+  if grep -v '^CustomResourceDefinition' "$WORK/before.txt" | grep -vF "\"manager\":\"k8s-infra-$ENV\""; then
+    fail "objects above are not applied with the environment's field manager k8s-infra-$ENV"
+  fi
   deploy_ok "$WORK/reapply.log" "$ENV"
   fingerprints <(cat "$OBJS" "$CRDS") >"$WORK/after.txt"
   local changed
@@ -170,6 +194,27 @@ test_reapply_is_noop() {
   # kubectl diff (server side, per stage) must report nothing: exit 0.
   deploy_ok "$WORK/diff.log" "$ENV" --diff
   grep -q 'diff: no changes' "$WORK/diff.log" || fail "kubectl diff reported changes"
+}
+
+# (jq -s rather than `| head -n 1`: under pipefail, head closing the pipe early fails it)
+first_namespaced_object() { jq -s -c 'map(select(.metadata.namespace != null))[0]' "$OBJS"; }
+
+test_diff_exit_codes() {
+  # deploy.sh --help: 0 no changes, 1 changes pending, >= 2 error.
+  deploy_rc 0 "$WORK/diff0.log" "$ENV" --diff
+  # A changed label on one object of the model: changes pending.
+  local obj; obj=$(first_namespaced_object)
+  mkdir -p "$WORK/changed/$ENV"
+  jq -c --argjson o "$obj" 'if . == $o then .metadata.labels["k8s-infra-test/changed"] = "yes" else . end' "$OBJS" |
+    jq -s '{apiVersion: "v1", kind: "List", items: .}' >"$WORK/changed/$ENV/all.k8s.yaml"
+  DIST_DIR="$WORK/changed" deploy_rc 1 "$WORK/diff1.log" "$ENV" --diff
+  grep -q 'k8s-infra-test/changed' "$WORK/diff1.log" || fail "the diff does not show the changed label"
+  # An unreachable cluster (nothing listens on port 1): an error, not "changes pending".
+  local kc="$WORK/unreachable.kubeconfig"
+  cp "$KUBECONFIG" "$kc"
+  kubectl --kubeconfig="$kc" config set-cluster local --server=https://127.0.0.1:1 >/dev/null
+  KUBECONFIG="$kc" deploy_rc 2 "$WORK/diff2.log" "$ENV" --diff
+  grep -q 'ERROR: cluster check' "$WORK/diff2.log" || fail "no ERROR line naming the step"
 }
 
 test_prune() {
@@ -255,12 +300,45 @@ test_prune_from_model() {
   exists "$ref" "$name" "$ns" || fail "Ingress $name not re-created from the committed dist/"
 }
 
+# The last Namespace of the manifests that has objects in it.
+namespace_to_drop() {
+  jq -r 'select(.kind == "Namespace") | .metadata.name' "$OBJS" | while read -r n; do
+    jq -e --arg n "$n" 'select(.metadata.namespace == $n)' "$OBJS" >/dev/null && echo "$n"; done | tail -n 1
+}
+
+test_prune_namespace_guard() {
+  # A hand-made object in a Namespace that leaves the model: --diff lists it with everything else
+  # the deletion would take, --dry-run and apply stop naming it, and nothing is deleted.
+  local gone
+  gone=$(namespace_to_drop)
+  [ -n "$gone" ] || skip "no Namespace with objects in the manifests"
+  kubectl create configmap k8s-infra-test-handmade -n "$gone" --from-literal=a=b
+  mkdir -p "$WORK/nsguard/$ENV"
+  jq -c --arg n "$gone" 'select(.metadata.namespace != $n and (.kind != "Namespace" or .metadata.name != $n))' "$OBJS" |
+    jq -s '{apiVersion: "v1", kind: "List", items: .}' >"$WORK/nsguard/$ENV/all.k8s.yaml"
+  identities <(cat "$OBJS" "$CRDS") >"$WORK/before.txt"
+
+  DIST_DIR="$WORK/nsguard" deploy_rc 3 "$WORK/nsguard-diff.log" "$ENV" --diff
+  grep -q "would prune namespace/$gone" "$WORK/nsguard-diff.log" || fail "--diff did not announce pruning namespace/$gone"
+  grep -q 'OTHER ConfigMap/k8s-infra-test-handmade' "$WORK/nsguard-diff.log" || fail "--diff did not list the hand-made ConfigMap"
+  local some; some=$(jq -r -s --arg n "$gone" 'map(select(.metadata.namespace == $n))[0] | "\(.kind)\(.apiVersion | if contains("/") then "." + split("/")[0] else "" end)/\(.metadata.name)"' "$OBJS")
+  grep -qF "ours  $some" "$WORK/nsguard-diff.log" || fail "--diff did not list $some among what the deletion takes"
+  DIST_DIR="$WORK/nsguard" deploy_rc 3 "$WORK/nsguard-dry.log" "$ENV" --dry-run
+  grep -q 'k8s-infra-test-handmade' "$WORK/nsguard-dry.log" || fail "--dry-run did not name the hand-made ConfigMap"
+  DIST_DIR="$WORK/nsguard" deploy_rc 3 "$WORK/nsguard.log" "$ENV"
+  grep -q "namespace/$gone left the model but holds 1 object" "$WORK/nsguard.log" || fail "apply did not stop naming the namespace"
+  grep -q 'OTHER ConfigMap/k8s-infra-test-handmade' "$WORK/nsguard.log" || fail "apply did not name the hand-made ConfigMap"
+  [ "$(kubectl get namespace "$gone" -o jsonpath='{.status.phase}')" = Active ] || fail "namespace $gone is being deleted"
+  identities <(cat "$OBJS" "$CRDS") >"$WORK/after.txt"
+  diff "$WORK/before.txt" "$WORK/after.txt" || fail "objects were deleted or re-created"
+  kubectl delete configmap k8s-infra-test-handmade -n "$gone"
+}
+
 test_prune_namespace() {
   # Dropping a Namespace and everything in it: the cluster stage prunes the Namespace (the
   # namespace controller then deletes its content); nothing elsewhere changes.
   local gone
-  gone=$(jq -r 'select(.kind == "Namespace") | .metadata.name' "$OBJS" | while read -r n; do
-    jq -e --arg n "$n" 'select(.metadata.namespace == $n)' "$OBJS" >/dev/null && echo "$n"; done | tail -n 1)
+  gone=$(namespace_to_drop)
   [ -n "$gone" ] || skip "no Namespace with objects in the manifests"
   echo "dropping namespace $gone and its objects"
   kubectl create configmap k8s-infra-test-outsider -n default --from-literal=a=b
@@ -277,6 +355,7 @@ test_prune_namespace() {
   cat "$WORK/nsgone-diff.log"
   [ "$rc" = 1 ] || fail "--diff should exit 1 (changes pending), got $rc"
   grep -q "would prune namespace/$gone" "$WORK/nsgone-diff.log" || fail "--diff did not announce pruning namespace/$gone"
+  if grep -q '^ *OTHER ' "$WORK/nsgone-diff.log"; then fail "objects of the pipeline (or made from them) were taken for someone else's"; fi
 
   DIST_DIR="$WORK/nsgone" deploy_ok "$WORK/nsgone.log" "$ENV"
   kubectl wait --for=delete "namespace/$gone" --timeout=120s || fail "namespace $gone not deleted within 120 s"
@@ -343,7 +422,8 @@ test_git_check() {
   # Step 2 of the pipeline, in a scratch git repo holding a copy of the pipeline and dist/.
   local repo="$WORK/repo"
   rm -rf "$repo"; mkdir -p "$repo/scripts" "$repo/dist"
-  cp "$DEPLOY" "$repo/scripts/"; cp -r "$ROOT/dist/$ENV" "$repo/dist/"; cp -r "$ROOT/crds" "$repo/"
+  cp "$DEPLOY" "$repo/scripts/"; cp -r "$WORK/dist/$ENV" "$repo/dist/"; cp -r "$ROOT/crds" "$repo/"
+  declare_cluster "$ENV"; export DEPLOY_TARGETS="$WORK/targets.json"
   git -C "$repo" init -q
   git -C "$repo" add -A
   git -C "$repo" -c user.name=test -c user.email=test@example.invalid commit -qm fixture
@@ -356,6 +436,188 @@ test_git_check() {
   echo "{}" >"$repo/dist/$ENV/new.k8s.yaml"
   if SKIP_SYNTH=1 "$repo/scripts/deploy.sh" "$ENV" --dry-run >"$WORK/git3.log" 2>&1; then fail "untracked file in dist/ accepted"; fi
   grep -q 'differs from the commit' "$WORK/git3.log" || { cat "$WORK/git3.log"; fail "no 'differs from the commit' message"; }
+}
+
+# ----------------------------------------------------------------------------------------------
+# Faults, injected with a kubectl on PATH that wraps the real one.
+
+# Test double: the real kubectl, except that the first call whose arguments match $FAULT_MATCH
+# (and not $FAULT_UNLESS) gets the fault $FAULT; the file $FAULT_STATE records when that happened.
+make_fault_kubectl() {
+  mkdir -p "$WORK/fakebin"
+  { echo '#!/usr/bin/env bash'; echo "real='$(command -v kubectl)'"; cat <<'EOF'
+args=" $* "
+if [ -n "${FAULT:-}" ] && [ ! -e "$FAULT_STATE" ] && [[ $args =~ $FAULT_MATCH ]] &&
+   ! { [ -n "${FAULT_UNLESS:-}" ] && [[ $args =~ $FAULT_UNLESS ]]; }; then
+  date +%s.%N >"$FAULT_STATE"
+  case "$FAULT" in
+    reset) echo "Unable to connect to the server: read tcp 127.0.0.1:40000->127.0.0.1:6443: read: connection reset by peer" >&2; exit 1 ;;
+    forbidden) echo 'Error from server (Forbidden): secrets is forbidden: User "deployer" cannot list resource "secrets" in API group "" at the cluster scope' >&2; exit 1 ;;
+    stop-etcd) kill -STOP "$(cat "$CLUSTER_DIR/pids/etcd.pid")" ;;
+    sleep) sleep "$FAULT_SLEEP" ;;
+  esac
+fi
+exec "$real" "$@"
+EOF
+  } >"$WORK/fakebin/kubectl"
+  chmod +x "$WORK/fakebin/kubectl"
+}
+# with_fault FAULT MATCH COMMAND...: COMMAND with the wrapper first on PATH (state in $WORK/fault).
+with_fault() {
+  local fault=$1 match=$2; shift 2
+  rm -f "$WORK/fault"
+  FAULT=$fault FAULT_MATCH=$match FAULT_STATE="$WORK/fault" PATH="$WORK/fakebin:$PATH" "$@"
+}
+
+test_lookup_failure() {
+  # The cluster-wide lookup of the ApplySet parents fails once, not with Forbidden: the run must
+  # stop with ERROR naming the step, never carry on without pruning and exit 0.
+  local mode
+  for mode in "" --diff --dry-run; do
+    local rc=0
+    with_fault reset 'get secrets -A --field-selector' deploy "$ENV" $mode >"$WORK/lookup.log" 2>&1 || rc=$?
+    cat "$WORK/lookup.log"
+    [ -e "$WORK/fault" ] || fail "the fault was not injected"
+    [ "$rc" = 2 ] || fail "deploy.sh $mode exited $rc after a failed lookup, expected 2"
+    grep -q 'ERROR: stage 3/3: look up ApplySet parents' "$WORK/lookup.log" || fail "no ERROR line naming the lookup"
+    if grep -q 'done (' "$WORK/lookup.log"; then fail "the run reported done"; fi
+  done
+  # A real Forbidden is downgraded, with a message, and the run goes on.
+  with_fault forbidden 'get secrets -A --field-selector' deploy_ok "$WORK/forbidden.log" "$ENV"
+  grep -q 'note: cannot list Secrets cluster-wide (Forbidden)' "$WORK/forbidden.log" || fail "no note for the Forbidden lookup"
+}
+
+test_lock() {
+  # One deploy at a time per checkout: a second one is refused (exit 3) naming the holder; the
+  # lock goes with the process.
+  rm -f "$WORK/fault"
+  ( FAULT=sleep FAULT_SLEEP=6 FAULT_MATCH='api-resources' FAULT_STATE="$WORK/fault" PATH="$WORK/fakebin:$PATH" \
+      deploy "$ENV" --dry-run >"$WORK/lock-first.log" 2>&1 ) &
+  local first=$!
+  for _ in $(seq 1 100); do [ -e "$WORK/fault" ] && break; sleep 0.1; done
+  [ -e "$WORK/fault" ] || fail "the first deploy did not get going"
+  deploy_rc 3 "$WORK/lock-second.log" "$ENV" --dry-run
+  grep -Eq "another deploy holds .*pid [0-9]+ \($ENV dry-run" "$WORK/lock-second.log" || fail "the refusal does not name the holder"
+  wait "$first" || { cat "$WORK/lock-first.log"; fail "the first deploy failed"; }
+  deploy_ok "$WORK/lock-third.log" "$ENV" --dry-run   # released on exit
+}
+
+test_legacy_manager() {
+  # An object as an older pipeline left it (same ApplySet, shared field manager "k8s-infra"): the
+  # deploy hands its fields to k8s-infra-<env>, and then nothing is pending.
+  local line ref name ns idx managers
+  line=$(first_namespaced_object)
+  read -r ref name ns < <(refs_of <<<"$line")
+  managers() { kget "$ref" "$name" "$ns" -o json --show-managed-fields | jq -r '.metadata.managedFields[] | select(.operation == "Apply") | .manager'; }
+  idx=$(kget "$ref" "$name" "$ns" -o json --show-managed-fields | jq --arg m "k8s-infra-$ENV" '[.metadata.managedFields[].manager] | index($m)')
+  kubectl patch "$ref" "$name" -n "$ns" --type=json -p "[{\"op\": \"replace\", \"path\": \"/metadata/managedFields/$idx/manager\", \"value\": \"k8s-infra\"}]"
+  managers | grep -qx k8s-infra || fail "could not give $ref $ns/$name the legacy field manager" "$(managers)"
+  deploy_ok "$WORK/legacy.log" "$ENV"
+  grep -q "$name: fields of the shared field manager k8s-infra handed to k8s-infra-$ENV" "$WORK/legacy.log" || fail "no hand-over reported"
+  if managers | grep -qx k8s-infra; then fail "the legacy field manager is still there" "$(managers)"; fi
+  managers | grep -qx "k8s-infra-$ENV" || fail "k8s-infra-$ENV does not manage $name" "$(managers)"
+  deploy_rc 0 "$WORK/legacy-diff.log" "$ENV" --diff
+}
+
+# ----------------------------------------------------------------------------------------------
+# Two environments and one cluster (a fresh one): run once, with production and local.
+
+# Every object of an environment as "ref name ns resourceVersion", ApplySet parents included.
+resource_versions() {
+  local ref name ns
+  refs_of "$1" | while read -r ref name ns; do
+    echo "$ref $name $ns $(kget "$ref" "$name" "$ns" -o jsonpath='{.metadata.resourceVersion}' 2>&1)"
+  done
+  kubectl get secrets -A -l applyset.kubernetes.io/id -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}'
+}
+
+test_wrong_cluster() {
+  # The committed deploy/targets.json: production declares a cluster that is not this one (or none
+  # yet), local only developer contexts (this kubeconfig's context is "local").
+  local e rc
+  for e in "$ENV_A" "$ENV_B"; do
+    rc=0
+    DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_LOCK="$WORK/deploy.lock" "$DEPLOY" "$e" >"$WORK/wrong-$e.log" 2>&1 || rc=$?
+    cat "$WORK/wrong-$e.log"
+    [ "$rc" = 3 ] || fail "deploy.sh $e on a cluster it does not declare exited $rc, expected 3"
+    grep -q 'ERROR: cluster check' "$WORK/wrong-$e.log" || fail "no ERROR line naming the cluster check"
+  done
+  # A declared uid that is not this cluster's.
+  jq -n --arg e "$ENV_A" '{environments: {($e): {cluster: {kubeSystemUid: "00000000-0000-0000-0000-000000000000"}}}}' >"$WORK/other.json"
+  rc=0; DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/other.json" DEPLOY_LOCK="$WORK/deploy.lock" "$DEPLOY" "$ENV_A" \
+    >"$WORK/wrong-uid.log" 2>&1 || rc=$?
+  cat "$WORK/wrong-uid.log"
+  [ "$rc" = 3 ] || fail "a deploy to a cluster with another uid exited $rc, expected 3"
+  grep -q "belongs to the cluster with 00000000-0000-0000-0000-000000000000" "$WORK/wrong-uid.log" || fail "the refusal does not say which cluster"
+  # Nothing was written: no Namespace and no ApplySet parent of either environment.
+  local nss; nss=$(kubectl get namespaces -o name | grep -vE '^namespace/(default|kube-system|kube-public|kube-node-lease)$' || true)
+  [ -z "$nss" ] || fail "namespaces were created: $nss"
+  [ -z "$(kubectl get secrets -A -l applyset.kubernetes.io/id -o name)" ] || fail "ApplySet parents were created"
+  # --force-cluster overrides exactly that check (with a warning).
+  rc=0; DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/other.json" DEPLOY_LOCK="$WORK/deploy.lock" "$DEPLOY" "$ENV_A" --dry-run --force-cluster \
+    >"$WORK/forced.log" 2>&1 || rc=$?
+  cat "$WORK/forced.log"
+  [ "$rc" = 0 ] || fail "--force-cluster --dry-run exited $rc"
+  grep -q 'WARNING: --force-cluster' "$WORK/forced.log" || fail "no warning for --force-cluster"
+}
+
+test_envs_collide() {
+  # production, then local on the same cluster: local is refused before it writes anything, with
+  # the objects and their owner named; production's objects keep their resourceVersions.
+  ENV=$ENV_A deploy_ok "$WORK/a.log" "$ENV_A"
+  resource_versions "$OBJS_A" >"$WORK/a-before.txt"
+  local mode shared
+  for mode in "" --diff --dry-run --force-cluster --adopt; do
+    ENV=$ENV_B deploy_rc 3 "$WORK/b.log" "$ENV_B" $mode
+    grep -q "belongs to ApplySet $APPLYSET_NS/k8s-infra-$ENV_A-cluster" "$WORK/b.log" || fail "the refusal does not name $ENV_A's ApplySet"
+    grep -q "fields applied by field manager k8s-infra-$ENV_A" "$WORK/b.log" || fail "the refusal does not name $ENV_A's field manager"
+  done
+  # Every object of both models that exists in the cluster is named in the refusal.
+  shared=$(jq -r '"\(.kind) \(if .metadata.namespace then .metadata.namespace + "/" else "" end)\(.metadata.name)"' "$OBJS_A" | sort >"$WORK/a-names.txt"
+           jq -r '"\(.kind) \(if .metadata.namespace then .metadata.namespace + "/" else "" end)\(.metadata.name)"' "$OBJS_B" | sort |
+           comm -12 - "$WORK/a-names.txt")
+  [ -n "$shared" ] || skip "$ENV_A and $ENV_B share no object"
+  local o; while IFS= read -r o; do grep -qF "  $o: " "$WORK/b.log" || fail "the refusal does not name $o"; done <<<"$shared"
+  resource_versions "$OBJS_A" >"$WORK/a-after.txt"
+  diff "$WORK/a-before.txt" "$WORK/a-after.txt" || fail "$ENV_A's objects changed"
+  # Nothing of local's own was created either.
+  local ref name ns; while read -r ref name ns; do
+    grep -qxF "$ref $name $ns" <(refs_of "$OBJS_A") && continue
+    if exists "$ref" "$name" "$ns"; then fail "$ENV_B's $ref $ns/$name was created"; fi
+  done < <(refs_of "$OBJS_B")
+  # And production still deploys cleanly.
+  ENV=$ENV_A deploy_rc 0 "$WORK/a-diff.log" "$ENV_A" --diff
+}
+
+test_etcd_down() {
+  # etcd frozen (SIGSTOP) behind a live kube-apiserver, at the first real apply of the last stage:
+  # the run must fail within the per-call deadline, naming the stage. Then etcd resumes and a
+  # re-run converges.
+  local f="$WORK/etcd/etcdtest/all.k8s.yaml" i
+  mkdir -p "$(dirname "$f")"
+  { printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: k8s-infra-test-etcd}\n'
+    for i in $(seq 1 30); do printf -- '---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%s, namespace: k8s-infra-test-etcd}\ndata: {a: b}\n' "$i"; done
+  } >"$f"
+  local t0 t1 frozen rc=0
+  t0=$(date +%s.%N)
+  FAULT_UNLESS='--dry-run' KUBECTL_TIMEOUT=15s STAGE_TIMEOUT=60s DEPLOY_TIMEOUT=120s DIST_DIR="$WORK/etcd" \
+    with_fault stop-etcd 'apply .*--applyset=k8s-infra-etcdtest ' deploy etcdtest >"$WORK/etcd.log" 2>&1 || rc=$?
+  t1=$(date +%s.%N)
+  cat "$WORK/etcd.log"
+  [ -e "$WORK/fault" ] || fail "etcd was not stopped"
+  frozen=$(cat "$WORK/fault")
+  kill -CONT "$(cat "$CLUSTER_DIR/pids/etcd.pid")"
+  local after total
+  after=$(awk -v a="$t1" -v b="$frozen" 'BEGIN { printf "%.1f", a - b }')
+  total=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
+  echo "MEASURE: etcd stopped mid-deploy (KUBECTL_TIMEOUT=15s): failed ${after} s after etcd stopped, ${total} s after the start, exit $rc"
+  [ "$rc" = 2 ] || fail "exit $rc, expected 2"
+  grep -q 'ERROR: stage 3/3 namespace k8s-infra-test-etcd (resources).*did not finish within 15s' "$WORK/etcd.log" || fail "no ERROR line naming the stage and the deadline"
+  awk -v a="$after" 'BEGIN { exit !(a <= 15 + 10) }' || fail "the run took longer than its deadline after etcd stopped"
+  # etcd back: the same deploy converges.
+  for i in $(seq 1 60); do kubectl get --raw=/readyz >/dev/null 2>&1 && break; sleep 1; done
+  DIST_DIR="$WORK/etcd" deploy_ok "$WORK/etcd-again.log" etcdtest
+  [ "$(kubectl get configmaps -n k8s-infra-test-etcd -l applyset.kubernetes.io/part-of -o name | wc -l)" = 30 ] || fail "not all 30 ConfigMaps stored after the re-run"
 }
 
 # ----------------------------------------------------------------------------------------------
@@ -482,24 +744,33 @@ EOF
 
 # ----------------------------------------------------------------------------------------------
 
+# dist/ as it is now: others may re-synthesize while the tests run, and a deploy and the checks of
+# its result must see the same manifests.
+cp -r "$ROOT/dist" "$WORK/dist"
 if [ $# -gt 0 ]; then
   ENVS=("$@")
 else
   ENVS=()
-  for d in "$ROOT"/dist/*/; do
+  for d in "$WORK"/dist/*/; do
     compgen -G "$d*.k8s.yaml" >/dev/null && ENVS+=("$(basename "$d")")
   done
 fi
 [ ${#ENVS[@]} -gt 0 ] || { echo "no environments in $ROOT/dist (run the synth first)"; exit 1; }
 
+start_cluster() {   # start_cluster [--kcm]
+  CLUSTER=$("$ROOT/scripts/cluster/up.sh" "$@")
+  # shellcheck disable=SC1091
+  source "$CLUSTER/env"
+  CLUSTER_UID=$(kubectl get namespace kube-system -o jsonpath='{.metadata.uid}')
+}
+make_fault_kubectl
+
 first=1
 for ENV in "${ENVS[@]}"; do
   echo "=== environment $ENV: starting a fresh cluster"
-  CLUSTER=$("$ROOT/scripts/cluster/up.sh" --kcm)
-  # shellcheck disable=SC1091
-  source "$CLUSTER/env"
+  start_cluster --kcm
   OBJS="$WORK/$ENV.jsonl"; CRDS="$WORK/crds.jsonl"
-  objects_of "$ROOT/dist/$ENV"/*.k8s.yaml >"$OBJS"
+  objects_of "$WORK/dist/$ENV"/*.k8s.yaml >"$OBJS"
   : >"$CRDS"
   if compgen -G "$ROOT/crds/*.yaml" >/dev/null; then objects_of "$ROOT"/crds/*.yaml >"$CRDS"; fi
   refs_of "$OBJS" "$CRDS" | while read -r ref name ns; do
@@ -511,8 +782,10 @@ for ENV in "${ENVS[@]}"; do
   t "[$ENV] apply stores every object with its name, namespace and labels" test_apply_stores_everything
   t "[$ENV] dry run on the deployed cluster checks every object" test_dry_run_checks_all
   t "[$ENV] re-apply changes nothing (fields and generations unchanged, kubectl diff exits 0)" test_reapply_is_noop
+  t "[$ENV] --diff exits 0 for no change, 1 for a change, 2 for an unreachable cluster" test_diff_exit_codes
   t "[$ENV] prune deletes exactly the dropped object; other objects and outsiders stay" test_prune
   t "[$ENV] removing a construct from the model and synthesizing prunes exactly its object" test_prune_from_model
+  t "[$ENV] a Namespace holding a hand-made object is not pruned: --diff lists it, the deploy stops naming it" test_prune_namespace_guard
   t "[$ENV] prune of a whole Namespace deletes it and nothing else; re-deploy restores it" test_prune_namespace
   t "[$ENV] controllers create ReplicaSets and Pods with the template labels" test_controllers
   t "[$ENV] --wait is bounded and fails when rollouts do not finish" test_wait_is_bounded
@@ -522,11 +795,27 @@ for ENV in "${ENVS[@]}"; do
     t "[broken] Deployment selector not matching its template stops the pipeline" test_broken_selector
     t "[broken] duplicate nodePort stops the pipeline" test_broken_nodeport
     t "[broken] invalid cluster-scoped object stops the pipeline before namespaced objects" test_broken_cluster_stage
+    t "[$ENV] a failed ApplySet lookup stops the run with ERROR (a Forbidden one is downgraded)" test_lookup_failure
+    t "[$ENV] one deploy at a time: a second is refused naming the holder" test_lock
+    t "[$ENV] fields of the old shared field manager k8s-infra are handed to k8s-infra-$ENV" test_legacy_manager
     first=0
   fi
 
   "$ROOT/scripts/cluster/down.sh" "$CLUSTER"; CLUSTER=""
 done
+
+# Two environments on one cluster: production (A) and local (B) when both are being tested.
+ENV_A=production; ENV_B=local; APPLYSET_NS=default
+if printf '%s\n' "${ENVS[@]}" | grep -qx "$ENV_A" && printf '%s\n' "${ENVS[@]}" | grep -qx "$ENV_B"; then
+  echo "=== environments $ENV_A and $ENV_B on one cluster: starting a fresh cluster"
+  # No kube-controller-manager: nothing but the deploys writes, so resourceVersions must not move.
+  start_cluster
+  OBJS_A="$WORK/$ENV_A.jsonl"; OBJS_B="$WORK/$ENV_B.jsonl"
+  t "[cross] a deploy to a cluster the environment does not declare is refused, nothing written" test_wrong_cluster
+  t "[cross] $ENV_A then $ENV_B: $ENV_B is refused before writing, names the owners; $ENV_A untouched" test_envs_collide
+  t "[cross] etcd stopped mid-deploy: the run fails within the deadline, naming the stage; a re-run converges" test_etcd_down
+  "$ROOT/scripts/cluster/down.sh" "$CLUSTER"; CLUSTER=""
+fi
 
 DONE=1
 summary
