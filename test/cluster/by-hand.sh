@@ -11,7 +11,8 @@ shopt -s inherit_errexit
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-by-hand.XXXXXX")"
 CLUSTER=""; WATCHER=""
-PASSED=0; FAILED=0
+# shellcheck source=../lib/harness.sh
+source "$ROOT/test/lib/harness.sh"
 cleanup() {
   [ -z "$WATCHER" ] || kill "$WATCHER" 2>/dev/null || true
   [ -z "$CLUSTER" ] || "$ROOT/scripts/cluster/down.sh" "$CLUSTER" >/dev/null 2>&1 || true
@@ -21,14 +22,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-t() {   # t NAME FUNCTION: one test, its output shown only when it fails
-  local name=$1; shift
-  local rc=0
-  ( set -e; "$@" ) >"$WORK/test.log" 2>&1 || rc=$?
-  if [ "$rc" = 0 ]; then PASSED=$((PASSED + 1)); echo "PASS: $name"
-  else FAILED=$((FAILED + 1)); echo "FAIL: $name"; tail -n 40 "$WORK/test.log" | sed 's/^/    | /'; fi
-}
-fail() { echo "ASSERTION: $*"; exit 1; }
 
 # The README's by-hand block (between the by-hand markers), <env> replaced: exactly what a reader runs.
 readme_commands() {
@@ -148,5 +141,6 @@ for ENV in "${ENVS[@]}"; do
   t "$ENV: a single-instance Deployment never runs two pods during a rollout" test_single_instance_rollout
   "$ROOT/scripts/cluster/down.sh" "$CLUSTER" >/dev/null 2>&1 || true; CLUSTER=""
 done
-echo "$PASSED passed, $FAILED failed"
+DONE=1
+summary
 [ "$FAILED" = 0 ]

@@ -34,14 +34,11 @@ fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-image-tests.XXXXXX")"
 PIDS=()
-PASSED=0; FAILED=0; SKIPPED=0; DONE=0
+# shellcheck source=../lib/harness.sh
+source "$ROOT/test/lib/harness.sh"
 REPO_LOCK="$ROOT/images.lock.json"
 REPO_LOCK_SUM="$(sha256sum "$REPO_LOCK" 2>/dev/null || echo absent)"
-summary() {
-  local s="$PASSED passed, $FAILED failed"
-  [ "$SKIPPED" = 0 ] || s="$s, $SKIPPED skipped"
-  echo "$s (in $((SECONDS - T_START)) s)"
-}
+timed_summary() { echo "$(summary) (in $((SECONDS - T_START)) s)"; }
 cleanup() {
   local rc=$? p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -49,32 +46,13 @@ cleanup() {
   rm -rf "$WORK"
   if [ "$DONE" != 1 ]; then   # stopped by an unexpected error: still close with a count
     echo "FAIL: the test runner stopped unexpectedly (exit $rc)"
-    FAILED=$((FAILED + 1)); summary
+    FAILED=$((FAILED + 1)); timed_summary
   fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# t NAME FUNCTION [ARGS...]: one test in a subshell with `set -e` in force, output shown only when it fails.
-t() {
-  local name=$1; shift
-  local rc
-  set +e
-  ( set -e; "$@" ) >"$WORK/test.log" 2>&1
-  rc=$?
-  set -e
-  if [ "$rc" = 0 ]; then
-    PASSED=$((PASSED + 1)); echo "PASS: $name"
-  elif [ "$rc" = 77 ]; then
-    SKIPPED=$((SKIPPED + 1)); echo "SKIP: $name ($(tail -n 1 "$WORK/test.log"))"
-  else
-    FAILED=$((FAILED + 1)); echo "FAIL: $name"
-    tail -n 60 "$WORK/test.log" | sed 's/^/    | /'
-  fi
-}
-fail() { echo "ASSERTION: $1"; [ $# -lt 2 ] || echo "$2"; exit 1; }
-skip() { echo "$*"; exit 77; }
 
 # A free port below the ephemeral range (so an outgoing connection cannot take it meanwhile).
 used_ports=" "
@@ -128,7 +106,7 @@ EOF
 "$BIN/registry" serve "$WORK/registry.yml" </dev/null >"$WORK/registry.log" 2>&1 &
 PIDS+=($!)
 if ! wait_for 30 "${PIDS[-1]}" curl -fsS "http://$REG/v2/"; then
-  echo "FAIL: registry did not start"; tail -n 20 "$WORK/registry.log"; FAILED=1; DONE=1; summary; exit 1
+  echo "FAIL: registry did not start"; tail -n 20 "$WORK/registry.log"; FAILED=1; DONE=1; timed_summary; exit 1
 fi
 echo "registry: $("$BIN/registry" --version 2>/dev/null | head -n 1) on $REG"
 
@@ -444,5 +422,5 @@ fi
 t "the repository's images.lock.json is untouched (tests use IMAGES_LOCK=<scratch>)" test_repo_lock_untouched
 
 DONE=1
-summary
+timed_summary
 [ "$FAILED" = 0 ]
