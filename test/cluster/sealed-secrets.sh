@@ -28,11 +28,11 @@ BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-sealed-secrets.XXXXXX")"
 PROJ="$WORK/proj"
 CLUSTER=""; CTL_PID=""; KUBELET_PID=""
-PASSED=0; FAILED=0; DONE=0
+# shellcheck source=../lib/harness.sh
+source "$ROOT/test/lib/harness.sh"
 CTL_NS=kube-system; CTL_NAME=sealed-secrets-controller; CTL_PORT=8080
 WAIT_S="${SEALED_SECRETS_TEST_WAIT:-60}"
 
-summary() { echo "$PASSED passed, $FAILED failed"; }
 stop_controller() {
   [ -n "$CTL_PID" ] || [ ! -f "$WORK/ctl.pid" ] || CTL_PID=$(cat "$WORK/ctl.pid")
   if [ -n "$CTL_PID" ] && kill -0 "$CTL_PID" 2>/dev/null; then
@@ -61,22 +61,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-t() {   # t NAME FUNCTION [ARGS...]: one test in a subshell with set -e in force; output shown when it fails
-  local name=$1; shift
-  local rc
-  set +e
-  ( set -e; "$@" ) >"$WORK/test.log" 2>&1
-  rc=$?
-  set -e
-  if [ "$rc" = 0 ]; then
-    PASSED=$((PASSED + 1)); echo "PASS: $name"
-    grep '^MEASURE:' "$WORK/test.log" | sed 's/^/    /' || true
-  else
-    FAILED=$((FAILED + 1)); echo "FAIL: $name"
-    tail -n 60 "$WORK/test.log" | sed 's/^/    | /'
-  fi
-}
-fail() { echo "ASSERTION: $1"; [ $# -lt 2 ] || echo "$2"; exit 1; }
 until_ok() {   # until_ok SECONDS COMMAND...: bounded poll
   local deadline=$((SECONDS + $1)); shift
   until "$@" >/dev/null 2>&1; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
