@@ -33,18 +33,8 @@ cleanup_on_failure() {
 }
 trap cleanup_on_failure EXIT
 
-# A free port: nothing answers on it. Ports below the kernel's ephemeral range (32768+) so that
-# outgoing connections cannot grab them between this check and the bind.
-used_ports=" "
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 12000 ))
-    case "$used_ports" in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then used_ports="$used_ports$p "; echo "$p"; return 0; fi
-  done
-  log "no free port found"; return 1
-}
+# shellcheck source=../lib/free-port.sh
+source "$ROOT/scripts/lib/free-port.sh"
 ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
 
 # Start a daemon in the background, its output in a log, its pid in pids/.

@@ -54,17 +54,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 
-# A free port below the ephemeral range (so an outgoing connection cannot take it meanwhile).
-used_ports=" "
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 12000 ))
-    case "$used_ports" in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then used_ports="$used_ports$p "; echo "$p"; return 0; fi
-  done
-  echo "no free port" >&2; return 1
-}
+# shellcheck source=../../scripts/lib/free-port.sh
+source "$ROOT/scripts/lib/free-port.sh"
 # Bounded wait: wait_for SECONDS PID COMMAND...; fails early when the daemon died.
 wait_for() {
   local timeout=$1 pid=$2; shift 2
