@@ -76,6 +76,7 @@ t3=$SECONDS
 echo "build.sh: etcd built in $((t3 - t2))s"
 
 "$BIN/kube-apiserver" --version
-"$BIN/etcd" --version | head -1
+# sed reads all of it: head would close the pipe early (SIGPIPE: exit 141 under pipefail, at random).
+"$BIN/etcd" --version | sed -n 1p
 echo "$WANT" > "$STAMP"
 echo "build.sh: total build time $((t3 - t0))s (binaries in $BIN)"
