@@ -3,7 +3,6 @@ import * as fs from 'fs';
 import Module from 'module';
 import * as path from 'path';
 import * as vm from 'vm';
-import type Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 
 /**
@@ -33,17 +32,16 @@ export interface ManifestObject {
 export class SchemaValidator {
   /** sha256 of every schema file used so far, by absolute path. */
   public readonly schemasUsed = new Map<string, string>();
-  private ajvInstance?: Ajv;
-  private readonly compiled = new Map<string, ValidateFunction | undefined>();
   private readonly schemaPaths = new Map<string, string>();
-  private readonly schemaFiles = new Map<string, { text: string; hash: string } | undefined>();
-  /** Scripts loaded from the cache without V8 code cache: their code cache is written after use. */
-  private readonly uncached: { script: vm.Script; file: string }[] = [];
+  private tree?: { key: string; files: Map<string, SchemaFile> };
+  private validators?: Record<string, ValidateFunction>;
+  /** The module's script when it was loaded without V8 code cache: its code cache is written after use. */
+  private uncached?: { script: vm.Script; file: string };
 
   /**
    * @param schemaRoot the folder with `kubernetes/` and `crds/` schemas
-   * @param cacheDir where compiled validators are kept between runs (compiling the large standalone schemas
-   *   takes ~1 s; loading the compiled code, a few ms), keyed by the schema's content
+   * @param cacheDir where the compiled validator module is kept between runs, keyed by the content of every schema
+   *   (compiling takes ~1 s; loading the compiled code, a few ms)
    */
   constructor(private readonly schemaRoot: string, private readonly cacheDir?: string) {}
 
@@ -60,12 +58,12 @@ export class SchemaValidator {
     const suffix = group ? `-${group.split('.')[0]}-${version}` : `-${version}`;
     const file = `${kind.toLowerCase()}${suffix}.json`;
     const builtIn = path.join(this.schemaRoot, 'kubernetes', `${kubernetesVersion}-standalone-strict`, file);
-    return fs.existsSync(builtIn) || !group.includes('.') || group.endsWith('.k8s.io') ? builtIn : path.join(this.schemaRoot, 'crds', file);
+    return this.schemaFile(builtIn) || !group.includes('.') || group.endsWith('.k8s.io') ? builtIn : path.join(this.schemaRoot, 'crds', file);
   }
 
   public validate(objects: readonly ManifestObject[], versions: readonly string[] = KUBERNETES_VERSIONS): SchemaViolation[] {
     // Validation is a pure function of the objects and the schemas: when these exact objects passed these exact
-    // schemas before, the validators (5 MB of code, ~0.1 s to load) are not even loaded.
+    // schemas before, the validators (2 MB of code, ~40 ms to load) are not even loaded.
     const passed = this.passedMarker(objects, versions);
     if (passed && fs.existsSync(passed)) return [];
     const violations: SchemaViolation[] = [];
@@ -79,11 +77,13 @@ export class SchemaValidator {
       }
       for (const kubernetesVersion of versions) {
         const schema = this.schemaPath(kubernetesVersion, object.apiVersion, object.kind);
-        const validate = this.load(schema);
+        const entry = this.schemaFile(schema);
+        const validate = entry && this.loadValidators()[entry.rel];
         if (!validate) {
           violations.push({ file, object: id, kubernetesVersion, pointer: '', message: `no schema for ${object.apiVersion} ${object.kind} (${path.relative(this.schemaRoot, schema)}): regenerate schemas/ or fix apiVersion/kind` });
           continue;
         }
+        this.schemasUsed.set(schema, entry.hash);
         if (!validate(object)) {
           for (const e of validate.errors ?? []) violations.push({ file, object: id, kubernetesVersion, pointer: e.instancePath, message: describe(e) });
         }
@@ -98,91 +98,93 @@ export class SchemaValidator {
   }
 
   /**
-   * `<cacheDir>/passed/<sha256>`: the hash of the validator (ajv version and options), the versions, and for every
-   * object its schemas' content and its JSON. Undefined (validate for real) without a cache, or when an object has
-   * no apiVersion, kind or schema. Hashing also records the schemas in `schemasUsed`, for the stamp.
+   * `<cacheDir>/passed/<sha256>`: the hash of the compiled module's key (compiler, ajv version and options, every
+   * schema's content), the versions, and every object's JSON. Undefined (validate for real) without a cache, or
+   * when an object has no apiVersion, kind or schema. Hashing also records the schemas in `schemasUsed`, for the
+   * stamp.
    */
   private passedMarker(objects: readonly ManifestObject[], versions: readonly string[]): string | undefined {
     if (!this.cacheDir) return undefined;
-    const h = createHash('sha256').update(CACHE_SALT).update(JSON.stringify(versions));
+    const h = createHash('sha256').update(this.schemaTree().key).update(JSON.stringify(versions));
     for (const { object } of objects) {
       if (typeof object?.apiVersion !== 'string' || typeof object?.kind !== 'string') return undefined;
       for (const kubernetesVersion of versions) {
-        const hash = this.schemaFile(this.schemaPath(kubernetesVersion, object.apiVersion, object.kind))?.hash;
+        const schema = this.schemaPath(kubernetesVersion, object.apiVersion, object.kind);
+        const hash = this.schemaFile(schema)?.hash;
         if (!hash) return undefined;
-        h.update(hash);
+        this.schemasUsed.set(schema, hash);
       }
       h.update(JSON.stringify(object)).update('\0');
     }
     return path.join(this.cacheDir, 'passed', h.digest('hex'));
   }
 
-  /** A schema file's text and sha256 (undefined when it does not exist), read once. */
-  private schemaFile(file: string): { text: string; hash: string } | undefined {
-    if (!this.schemaFiles.has(file)) {
-      const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf-8') : undefined;
-      const entry = text === undefined ? undefined : { text, hash: sha256(text) };
-      if (entry) this.schemasUsed.set(file, entry.hash);
-      this.schemaFiles.set(file, entry);
+  /** Every schema file under the root, read and hashed once per validator. */
+  private schemaTree(): { key: string; files: Map<string, SchemaFile> } {
+    if (!this.tree) {
+      const files = compiler.schemaTree(this.schemaRoot);
+      this.tree = { key: compiler.treeKey(files), files: new Map(files.map((f) => [path.resolve(f.file), f])) };
     }
-    return this.schemaFiles.get(file);
+    return this.tree;
   }
 
-  /**
-   * V8's code cache for the compiled validators, written after they ran (so it holds the functions V8 compiled
-   * lazily): loading 5 MB of generated code then takes ~80 ms instead of ~350 ms.
-   */
-  private saveCodeCache(): void {
-    for (const { script, file } of this.uncached.splice(0)) {
-      const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, script.createCachedData());
-      fs.renameSync(tmp, file);
-    }
+  private schemaFile(file: string): SchemaFile | undefined {
+    return this.schemaTree().files.get(path.resolve(file));
   }
 
-  private loadCompiled(file: string): ValidateFunction {
+  /** The validator module: every schema's validate function, by its path under the root. */
+  private loadValidators(): Record<string, ValidateFunction> {
+    if (this.validators) return this.validators;
+    const { key, files } = this.schemaTree();
+    const mod = { exports: {} as Record<string, ValidateFunction> };
+    if (!this.cacheDir) {
+      // No cache: compile, and load the module from memory.
+      new vm.Script(Module.wrap(compiler.compileModule([...files.values()]))).runInThisContext()(mod.exports, require, mod);
+      return this.validators = mod.exports;
+    }
+    const file = compiler.modulePath(this.cacheDir, key);
+    // scripts/run-app.js may be compiling it on a worker thread already (a cold synth): wait for that.
+    if (!fs.existsSync(file) && !compiler.awaitAhead(key)) compiler.writeModule([...files.values()], this.cacheDir);
     const codeCacheFile = `${file}.v8`;
     const cachedData = fs.existsSync(codeCacheFile) ? fs.readFileSync(codeCacheFile) : undefined;
     const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf-8')), { filename: file, cachedData });
-    if (!cachedData || script.cachedDataRejected) this.uncached.push({ script, file: codeCacheFile });
-    const mod = { exports: {} as any };
+    if (!cachedData || script.cachedDataRejected) this.uncached = { script, file: codeCacheFile };
     script.runInThisContext()(mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
-    return mod.exports.default ?? mod.exports;
+    return this.validators = mod.exports;
   }
 
-  private load(file: string): ValidateFunction | undefined {
-    if (!this.compiled.has(file)) {
-      const schema = this.schemaFile(file);
-      this.compiled.set(file, schema && this.compile(schema.text, schema.hash));
-    }
-    return this.compiled.get(file);
-  }
-
-  private compile(text: string, hash: string): ValidateFunction {
-    const cached = this.cacheDir && path.join(this.cacheDir, `${sha256(CACHE_SALT + hash).slice(0, 32)}.js`);
-    if (cached && fs.existsSync(cached)) return this.loadCompiled(cached);
-    // ajv itself is loaded only on a cache miss: synth with a warm cache does not pay for it.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const AjvClass: typeof Ajv = require('ajv').default;
-    this.ajvInstance ??= new AjvClass({ strict: false, allErrors: true, validateFormats: false, validateSchema: false, code: { source: true } });
-    const schema = JSON.parse(text);
-    delete schema.$schema;
-    const validate = this.ajvInstance.compile(schema);
-    if (cached) {
-      fs.mkdirSync(this.cacheDir!, { recursive: true });
-      const tmp = `${cached}.${process.pid}.tmp`;
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const standaloneCode: (ajv: Ajv, fn: ValidateFunction) => string = require('ajv/dist/standalone').default;
-      fs.writeFileSync(tmp, standaloneCode(this.ajvInstance, validate));
-      fs.renameSync(tmp, cached); // never leave a half-written validator for the next run
-    }
-    return validate;
+  /**
+   * V8's code cache for the validator module, written after it ran (so it holds the functions V8 compiled lazily):
+   * loading the generated code then takes a few ms instead of tens.
+   */
+  private saveCodeCache(): void {
+    if (!this.uncached) return;
+    const { script, file } = this.uncached;
+    this.uncached = undefined;
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, script.createCachedData());
+    fs.renameSync(tmp, file);
   }
 }
 
-// Invalidates cached validators when ajv or its options change.
+interface SchemaFile {
+  /** The path under the schema root, with forward slashes: the validator's name in the compiled module. */
+  readonly rel: string;
+  readonly file: string;
+  readonly text: string;
+  readonly hash: string;
+}
+
+// The compiler is plain JavaScript, so that a worker thread can run it without a TypeScript loader.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const CACHE_SALT = `ajv@${require('ajv/package.json').version} allErrors strict=false formats=false\0`;
+const compiler: {
+  schemaTree(root: string): SchemaFile[];
+  treeKey(tree: readonly SchemaFile[]): string;
+  modulePath(cacheDir: string, key: string): string;
+  compileModule(tree: readonly SchemaFile[]): string;
+  writeModule(tree: readonly SchemaFile[], cacheDir: string): string;
+  awaitAhead(key: string, timeoutMs?: number): boolean;
+} = require('./compile-validators.js');
 
 function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');

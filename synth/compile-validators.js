@@ -1,0 +1,212 @@
+// Compiles every JSON schema under schemas/ (both Kubernetes versions, every kind, the CRDs) into ONE validator
+// module, and can do it on a worker thread while the synth is busy elsewhere. Used by synth/schema-validation.ts
+// (which loads and runs the module) and by scripts/run-app.js (which starts the worker before it bundles the app,
+// so a cold first synth compiles on the second core while the first bundles and builds).
+//
+// Why one module with shared definitions: the committed schemas are "standalone" (every $ref inlined, the layout
+// kubeconform reads), so a PodSpec is spelled out in Pod, Deployment, StatefulSet, Job... at both versions, and a
+// Probe three times in every container. Compiled one file at a time, ajv generated ~6 MB of code in ~3.7 s. Here
+// every schema node that sets `properties` or `items` and appears anywhere in the tree is hoisted, by content, into
+// one shared `definitions` schema and compiled once as its own function (`inlineRefs: false`): ~2 MB, ~1 s, the
+// same verdicts (test/schema-validation.test.ts compares both ways on mutated objects).
+//
+// Plain CommonJS on purpose: a worker thread runs this file as is, with no TypeScript loader.
+'use strict';
+const { createHash } = require('crypto');
+const fs = require('fs');
+const path = require('path');
+const { Worker, isMainThread, workerData } = require('worker_threads');
+
+/** Bump when the compiled form changes, so cached modules are rebuilt. */
+const FORMAT = 'shared-definitions-1';
+const AJV_OPTIONS = {
+  strict: false,
+  allErrors: true,
+  validateFormats: false,
+  validateSchema: false,
+  inlineRefs: false, // a shared definition is one function, called from every place that uses it
+  code: { source: true, optimize: false }, // ajv's optimizer costs ~20 % of compile time and saves little here
+};
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const SALT = () => `${FORMAT} ajv@${require('ajv/package.json').version} ${JSON.stringify(AJV_OPTIONS)}\0`;
+const BASE = 'https://schemas.k8s-infra.invalid/';
+const SHARED = `${BASE}_shared.json`;
+/** Hoisting a node smaller than this costs more in calls than it saves in code. */
+const MIN_NODES = 4;
+
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * Every schema file under the root, as `{ rel, file, text, hash }`, sorted: `kubernetes/<version>/*.json`, `crds/*.json`.
+ * `rel` (with forward slashes) is the validator's name in the module.
+ */
+function schemaTree(schemaRoot) {
+  const out = [];
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (entry.name.endsWith('.json')) {
+        const text = fs.readFileSync(file, 'utf-8');
+        out.push({ rel: path.relative(schemaRoot, file).split(path.sep).join('/'), file, text, hash: sha256(text) });
+      }
+    }
+  };
+  if (fs.existsSync(schemaRoot)) walk(schemaRoot);
+  return out;
+}
+
+/** The cache key of a tree: the compiler's salt, and every file's name and content. */
+function treeKey(tree) {
+  const h = createHash('sha256').update(SALT());
+  for (const { rel, hash } of tree) h.update(`${rel}\0${hash}\0`);
+  return h.digest('hex').slice(0, 32);
+}
+
+const modulePath = (cacheDir, key) => path.join(cacheDir, `validators-${key}.js`);
+
+/**
+ * Rewrites the schemas so that every repeated (or large) subschema is a `$ref` into one shared definitions schema.
+ * Schema-aware: only schema positions are visited (`properties` and `definitions` are maps of schemas, `enum` and
+ * `required` are data), and a subtree that holds a `$ref` stays where it is (its `#/definitions/...` is local).
+ */
+function hoist(schemas) {
+  // Structural identity by interning: a node's signature is its keys with its children's ids, so equal subtrees get
+  // equal ids in one pass over the tree (no hashing of whole subtrees).
+  const ids = new Map(); // signature -> id
+  const intern = (signature) => {
+    let id = ids.get(signature);
+    if (id === undefined) ids.set(signature, id = ids.size);
+    return id;
+  };
+  const info = new Map(); // object node -> { id, size, hasRef }
+  const measure = (node) => {
+    if (node === null || typeof node !== 'object') return { id: intern(JSON.stringify(node)), size: 0, hasRef: false };
+    if (Array.isArray(node)) {
+      const parts = node.map(measure);
+      return { id: intern(`[${parts.map((p) => p.id).join(',')}]`), size: parts.reduce((s, p) => s + p.size, 0), hasRef: parts.some((p) => p.hasRef) };
+    }
+    let signature = '{';
+    let size = 1;
+    let hasRef = false;
+    for (const [k, v] of Object.entries(node)) {
+      let part;
+      if (k === 'properties' || k === 'definitions') {
+        const entries = Object.entries(v).map(([name, s]) => [name, measure(s)]);
+        part = { id: intern(JSON.stringify(entries.map(([name, p]) => [name, p.id]))), size: entries.reduce((s, [, p]) => s + p.size, 0), hasRef: entries.some(([, p]) => p.hasRef) };
+      } else if (k === 'additionalProperties' || k === 'items' || k === 'oneOf' || k === 'anyOf' || k === 'allOf' || k === 'not') {
+        part = measure(v);
+      } else {
+        part = { id: intern(JSON.stringify(v)), size: 0, hasRef: k === '$ref' };
+      }
+      signature += `${JSON.stringify(k)}:${part.id},`;
+      size += part.size;
+      hasRef ||= part.hasRef;
+    }
+    const result = { id: intern(`${signature}}`), size, hasRef };
+    info.set(node, result);
+    return result;
+  };
+  for (const s of schemas) measure(s);
+
+  const definitions = {};
+  const rewrite = (node, top) => {
+    if (node === null || typeof node !== 'object') return node;
+    if (Array.isArray(node)) return node.map((n) => rewrite(n, false));
+    const i = info.get(node);
+    if (!top && i && !i.hasRef && i.size >= MIN_NODES && (node.properties || node.items)) {
+      const name = `d${i.id}`; // ids follow the walk's order: the same schemas give the same names
+      if (!(name in definitions)) definitions[name] = rewriteChildren(node);
+      return { $ref: `${SHARED}#/definitions/${name}` };
+    }
+    return rewriteChildren(node);
+  };
+  const rewriteChildren = (node) => {
+    const out = {};
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'properties' || k === 'definitions') out[k] = Object.fromEntries(Object.entries(v).map(([name, s]) => [name, rewrite(s, false)]));
+      else if (k === 'additionalProperties' || k === 'items' || k === 'oneOf' || k === 'anyOf' || k === 'allOf' || k === 'not') out[k] = rewrite(v, false);
+      else out[k] = v;
+    }
+    return out;
+  };
+  return { schemas: schemas.map((s) => rewrite(s, true)), definitions };
+}
+
+/** The standalone validator module for (part of) a tree: `module.exports[rel]` validates against schema `rel`. */
+function compileModule(tree) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Ajv = require('ajv').default;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const standaloneCode = require('ajv/dist/standalone').default;
+  const parsed = tree.map(({ text }) => {
+    const s = JSON.parse(text);
+    delete s.$schema; // draft-07 is ajv's default; the meta-schema is not loaded (validateSchema: false)
+    return s;
+  });
+  const { schemas, definitions } = hoist(parsed);
+  const ajv = new Ajv(AJV_OPTIONS);
+  ajv.addSchema({ $id: SHARED, definitions });
+  const exportsByName = {};
+  tree.forEach(({ rel }, i) => {
+    const id = `${BASE}${rel}`;
+    ajv.addSchema({ ...schemas[i], $id: id });
+    exportsByName[rel] = id;
+  });
+  for (const id of Object.values(exportsByName)) ajv.getSchema(id); // compile
+  return standaloneCode(ajv, exportsByName);
+}
+
+/** Compiles (part of) a tree and writes its module to `<cacheDir>/validators-<key>.js` by rename: never half-written. */
+function writeModule(tree, cacheDir) {
+  const file = modulePath(cacheDir, treeKey(tree));
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  fs.writeFileSync(tmp, compileModule(tree));
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+// --- compiling ahead, on a worker thread --------------------------------------------------------------------------
+// One process-wide slot: scripts/run-app.js starts the worker, the bundled SchemaValidator (same process, another
+// module graph) waits for it. Flag values: 0 compiling, 1 written, 2 failed (the validator then compiles itself,
+// and reports any error). One worker, not one per Kubernetes version: on 2 cores, beside the main thread and
+// esbuild, two workers finished later (2.8 s against 1.9 s for a cold synth) and shared less code.
+const SLOT = Symbol.for('k8s-infra.compile-validators');
+
+/**
+ * Starts compiling the module for `schemaRoot` into `cacheDir` on a worker thread, unless it is cached already.
+ * The worker does not keep the process alive: a synth that fails first exits without waiting for it.
+ */
+function compileAhead(schemaRoot, cacheDir) {
+  const tree = schemaTree(schemaRoot);
+  const key = treeKey(tree);
+  if (globalThis[SLOT]?.key === key || fs.existsSync(modulePath(cacheDir, key))) return;
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(__filename, { workerData: { tree, cacheDir, flag } });
+  worker.unref();
+  worker.on('error', () => Atomics.store(flag, 0, 2));
+  globalThis[SLOT] = { key, flag };
+}
+
+/** Waits (blocking, at most `timeoutMs`) for the worker compiling the module with this key; true when it wrote it. */
+function awaitAhead(key, timeoutMs = 60_000) {
+  const slot = globalThis[SLOT];
+  if (slot?.key !== key) return false;
+  const deadline = Date.now() + timeoutMs;
+  while (Atomics.load(slot.flag, 0) === 0 && Date.now() < deadline) Atomics.wait(slot.flag, 0, 0, deadline - Date.now());
+  return Atomics.load(slot.flag, 0) === 1;
+}
+
+if (!isMainThread && workerData?.flag) {
+  const { tree, cacheDir, flag } = workerData;
+  try {
+    writeModule(tree, cacheDir);
+    Atomics.store(flag, 0, 1);
+  } catch {
+    Atomics.store(flag, 0, 2);
+  }
+  Atomics.notify(flag, 0);
+}
+
+module.exports = { schemaTree, treeKey, modulePath, compileModule, writeModule, compileAhead, awaitAhead, hoist };
