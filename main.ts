@@ -102,12 +102,12 @@ function synthAll(project: string, staging: string, outdir: string): void {
   function synthEnvironment(env: EnvironmentConfig): void {
     const dir = path.join(staging, env.name);
     const app = buildApp(env, dir);
-    checkEscapeHatches(app);
-    // Writes every chart's YAML and returns its objects: validate what was just written, from memory (parsing the
-    // YAML back would cost more than validating).
+    // Writes every chart's YAML (into the private staging folder) and returns its objects: check and validate what
+    // was just written, from memory (parsing the YAML back would cost more than validating).
     const manifests = synthApp(app);
-    files.push(...manifests.map((m) => m.file));
     const objects = manifests.flatMap((m) => m.objects.map((object) => ({ file: m.file, object })));
+    checkEscapeHatches(app, objects.map((o) => o.object));
+    files.push(...manifests.map((m) => m.file));
     if (outputRoot(env) === 'dist') assertNoPlaintextSecrets(objects, `dist/${env.name}/`);
     const violations = validator.validate(objects);
     if (violations.length > 0) {
@@ -122,7 +122,7 @@ function synthAll(project: string, staging: string, outdir: string): void {
   writeValidationStamp(outdir, files.map((f) => path.join(outdir, path.relative(staging, f))), validator);
   for (const env of envs) {
     const root = outputRoot(env);
-    replaceFolder(path.join(staging, env.name), path.join(targetRoot, root, env.name));
+    replaceFolder(path.join(staging, env.name), path.join(targetRoot, root, env.name), { move: true }); // staging is ours
     console.log(`${root}/${env.name}/ updated`);
   }
   writeEnvironmentDocs(targetRoot, docs);

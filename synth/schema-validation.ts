@@ -122,7 +122,7 @@ export class SchemaValidator {
   /** Every schema file under the root, read and hashed once per validator. */
   private schemaTree(): { key: string; files: Map<string, SchemaFile> } {
     if (!this.tree) {
-      const files = compiler.schemaTree(this.schemaRoot);
+      const files = compiler.schemaTree(this.schemaRoot, this.cacheDir);
       this.tree = { key: compiler.treeKey(files), files: new Map(files.map((f) => [path.resolve(f.file), f])) };
     }
     return this.tree;
@@ -171,14 +171,13 @@ interface SchemaFile {
   /** The path under the schema root, with forward slashes: the validator's name in the compiled module. */
   readonly rel: string;
   readonly file: string;
-  readonly text: string;
   readonly hash: string;
 }
 
 // The compiler is plain JavaScript, so that a worker thread can run it without a TypeScript loader.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const compiler: {
-  schemaTree(root: string): SchemaFile[];
+  schemaTree(root: string, cacheDir?: string): SchemaFile[];
   treeKey(tree: readonly SchemaFile[]): string;
   modulePath(cacheDir: string, key: string): string;
   compileModule(tree: readonly SchemaFile[]): string;

@@ -6,9 +6,10 @@ import { Document, parseAllDocuments } from 'yaml';
 /**
  * Replaces `target` with `staged` so that a reader sees either the old folder or the new one, never a half-written
  * or missing one: the new content is copied next to the target, then swapped in with two renames. A crash between
- * the renames leaves `<target>.old`, which the next run restores before anything else.
+ * the renames leaves `<target>.old`, which the next run restores before anything else. With `move`, the staged
+ * folder itself becomes the target (no copy; it must be on the same file system, else it is copied after all).
  */
-export function replaceFolder(staged: string, target: string): void {
+export function replaceFolder(staged: string, target: string, { move = false } = {}): void {
   const parent = path.dirname(target);
   const base = path.basename(target);
   const next = path.join(parent, `.${base}.next`);
@@ -17,7 +18,18 @@ export function replaceFolder(staged: string, target: string): void {
   fs.mkdirSync(parent, { recursive: true });
   fs.rmSync(next, { recursive: true, force: true });
   // Manifests only: cdk8s also leaves construct-metadata.json for validation reports, which is not for the cluster.
-  fs.cpSync(staged, next, { recursive: true, filter: (src) => fs.statSync(src).isDirectory() || src.endsWith('.yaml') });
+  const manifestsOnly = (src: string) => fs.statSync(src).isDirectory() || src.endsWith('.yaml');
+  if (move) {
+    for (const f of fs.readdirSync(staged)) if (!manifestsOnly(path.join(staged, f))) fs.rmSync(path.join(staged, f));
+    try {
+      fs.renameSync(staged, next);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+      fs.cpSync(staged, next, { recursive: true });
+    }
+  } else {
+    fs.cpSync(staged, next, { recursive: true, filter: manifestsOnly });
+  }
   if (fs.existsSync(target)) fs.renameSync(target, old);
   fs.renameSync(next, target);
   fs.rmSync(old, { recursive: true, force: true });
