@@ -15,8 +15,17 @@ import { environmentDoc, writeEnvironmentDocs } from './synth/diagram';
 import { inEnvironment, whileBuilding } from './synth/errors';
 import { checkEscapeHatches } from './synth/escape-hatches';
 import { acquireSynthLock } from './synth/lock';
-import { SchemaValidator, formatViolations, writeValidationStamp } from './synth/schema-validation';
+import { ManifestObject, SchemaValidator, formatViolations, writeValidationStamp } from './synth/schema-validation';
 import { assertNoPlaintextSecrets, replaceFolder, synthApp } from './synth/synth-output';
+
+/** Runs `f`; an error names the environment (the same construct paths exist in every environment). */
+function inEnvironmentOf<T>(env: EnvironmentConfig, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw inEnvironment(env.name, e);
+  }
+}
 
 /** Builds one environment's charts into an App writing to `outdir`. */
 export function buildApp(env: EnvironmentConfig, outdir: string): App {
@@ -66,7 +75,7 @@ function outputRoot(env: EnvironmentConfig): 'dist' | 'dist-local' {
 }
 
 /**
- * Synthesizes into a staging folder (cdk8s synth's output, CDK8S_OUTDIR), checks everything, and only then
+ * Synthesizes into a private staging folder, checks everything, and only then
  * replaces `<outputRoot>/<env>/` of each environment. A construct error, a failed check or a crash leaves the
  * committed dist/ exactly as it was (cdk8s synth itself only ever deletes the staging folder).
  */
@@ -74,8 +83,9 @@ export function main(): void {
   const project = projectRoot();
   const release = acquireSynthLock(project);
   // cdk8s-cli empties its output folder before it starts the app, even while another synth is at work: build in a
-  // private folder, and hand the CLI its copy (for the validation plugin) only at the end.
-  const outdir = path.resolve(process.env.CDK8S_OUTDIR ?? '.cdk8s.out');
+  // private folder, and hand the CLI its copy (for the validation plugin) only at the end. The CLI sets
+  // CDK8S_OUTDIR; scripts/synth.js runs no plugin and does not, so nothing is copied there.
+  const outdir = process.env.CDK8S_OUTDIR ? path.resolve(process.env.CDK8S_OUTDIR) : undefined;
   const staging = fs.mkdtempSync(path.join(project, '.cache', 'synth-'));
   try {
     synthAll(project, staging, outdir);
@@ -85,21 +95,25 @@ export function main(): void {
   }
 }
 
-function synthAll(project: string, staging: string, outdir: string): void {
+function synthAll(project: string, staging: string, outdir: string | undefined): void {
   // Where the promoted folders go; tests point it elsewhere.
   const targetRoot = path.resolve(process.env.SYNTH_TARGET_ROOT ?? project);
   const envs = selectEnvironments();
   const validator = new SchemaValidator(path.join(project, 'schemas'), path.join(project, '.cache', 'schema-validators'));
   const files: string[] = [];
   const docs: ReturnType<typeof environmentDoc>[] = []; // docs/environments/<env>.md, for the committed environments
-  for (const env of envs) {
-    try {
-      synthEnvironment(env);
-    } catch (e) {
-      throw inEnvironment(env.name, e); // the same construct paths exist in every environment
-    }
+  // Every environment is built and written first, and validated after: on a cold synth the validators are still
+  // being compiled on a worker thread (scripts/run-app.js) while this thread builds.
+  const built = envs.map((env) => inEnvironmentOf(env, () => synthEnvironment(env)));
+  for (const [i, env] of envs.entries()) {
+    inEnvironmentOf(env, () => {
+      const violations = validator.validate(built[i]);
+      if (violations.length > 0) {
+        throw new Error(`${violations.length} schema violation(s) in environment "${env.name}":\n${formatViolations(violations)}`);
+      }
+    });
   }
-  function synthEnvironment(env: EnvironmentConfig): void {
+  function synthEnvironment(env: EnvironmentConfig): ManifestObject[] {
     const dir = path.join(staging, env.name);
     const app = buildApp(env, dir);
     // Writes every chart's YAML (into the private staging folder) and returns its objects: check and validate what
@@ -109,17 +123,16 @@ function synthAll(project: string, staging: string, outdir: string): void {
     checkEscapeHatches(app, objects.map((o) => o.object));
     files.push(...manifests.map((m) => m.file));
     if (outputRoot(env) === 'dist') assertNoPlaintextSecrets(objects, `dist/${env.name}/`);
-    const violations = validator.validate(objects);
-    if (violations.length > 0) {
-      throw new Error(`${violations.length} schema violation(s) in environment "${env.name}":\n${formatViolations(violations)}`);
-    }
     if (outputRoot(env) === 'dist') docs.push(environmentDoc(env.name, app, env.platform));
+    return objects;
   }
-  for (const env of envs) {
-    fs.rmSync(path.join(outdir, env.name), { recursive: true, force: true });
-    fs.cpSync(path.join(staging, env.name), path.join(outdir, env.name), { recursive: true });
+  if (outdir) {
+    for (const env of envs) {
+      fs.rmSync(path.join(outdir, env.name), { recursive: true, force: true });
+      fs.cpSync(path.join(staging, env.name), path.join(outdir, env.name), { recursive: true });
+    }
+    writeValidationStamp(outdir, files.map((f) => path.join(outdir, path.relative(staging, f))), validator);
   }
-  writeValidationStamp(outdir, files.map((f) => path.join(outdir, path.relative(staging, f))), validator);
   for (const env of envs) {
     const root = outputRoot(env);
     replaceFolder(path.join(staging, env.name), path.join(targetRoot, root, env.name), { move: true }); // staging is ours

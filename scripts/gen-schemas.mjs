@@ -288,6 +288,8 @@ function main() {
   pruneStale(crdDir, written);
 
   console.log(`gen-schemas: wrote ${written.size} schema files under ${path.relative(process.cwd(), path.join(ROOT, 'schemas')) || 'schemas'}/`);
+  // The validators compiled from them, committed too (synth/compile-validators.js).
+  execFileSync(process.execPath, [path.join(ROOT, 'synth', 'compile-validators.js')], { stdio: 'inherit' });
 }
 
 main();

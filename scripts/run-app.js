@@ -89,8 +89,10 @@ function load(file, requireFn) {
   const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf-8')), { filename: file, cachedData });
   const mod = { exports: {}, id: file, filename: file, loaded: false };
   script.runInThisContext()(mod.exports, requireFn, mod, file, path.dirname(file));
+  let saved = cachedData && !script.cachedDataRejected;
   const save = () => {
-    if (cachedData && !script.cachedDataRejected) return;
+    if (saved) return;
+    saved = true;
     // After the run, so the cache holds the functions V8 compiled lazily; renamed into place, never half-written.
     const tmp = `${codeCacheFile}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, script.createCachedData());
@@ -106,6 +108,8 @@ try {
   // The app's `require('cdk8s')` gets the vendor bundle's cdk8s: one copy of every package, shared with cdk8s-plus-27.
   const appRequire = Object.assign((id) => (packages.has(id) ? vendor.exports[id] : nodeRequire(id)), nodeRequire);
   const app = load(appFile, appRequire);
+  // A cold synth waits for the validators' worker: write the code caches then, not after it.
+  require('../synth/compile-validators.js').whileWaiting(() => { vendor.save(); app.save(); });
   if (typeof app.exports.main === 'function') app.exports.main();
   vendor.save();
   app.save();

@@ -142,10 +142,12 @@ export class SchemaValidator {
       new vm.Script(Module.wrap(compiler.compileModule([...files.values()]))).runInThisContext()(mod.exports, require, mod);
       return this.validators = mod.exports;
     }
-    const file = compiler.modulePath(this.cacheDir, key);
-    // scripts/run-app.js may be compiling it on a worker thread already (a cold synth): wait for that.
-    if (!fs.existsSync(file) && !compiler.awaitAhead(key)) compiler.writeModule([...files.values()], this.cacheDir);
-    const codeCacheFile = `${file}.v8`;
+    const cached = compiler.modulePath(this.cacheDir, key);
+    // The committed module when it is current (a fresh clone); else the cached one, compiled by a worker thread of
+    // scripts/run-app.js (wait for it) or here.
+    const file = fs.existsSync(cached) ? cached : compiler.committedModule(this.schemaRoot, key) ?? cached;
+    if (file === cached && !fs.existsSync(cached) && !compiler.awaitAhead(key)) compiler.writeModule([...files.values()], this.cacheDir);
+    const codeCacheFile = `${cached}.v8`;
     const cachedData = fs.existsSync(codeCacheFile) ? fs.readFileSync(codeCacheFile) : undefined;
     const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf-8')), { filename: file, cachedData });
     if (!cachedData || script.cachedDataRejected) this.uncached = { script, file: codeCacheFile };
@@ -162,6 +164,7 @@ export class SchemaValidator {
     const { script, file } = this.uncached;
     this.uncached = undefined;
     const tmp = `${file}.${process.pid}.tmp`;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(tmp, script.createCachedData());
     fs.renameSync(tmp, file);
   }
@@ -180,6 +183,8 @@ const compiler: {
   schemaTree(root: string, cacheDir?: string): SchemaFile[];
   treeKey(tree: readonly SchemaFile[]): string;
   modulePath(cacheDir: string, key: string): string;
+  committedModule(schemaRoot: string, key: string): string | undefined;
+  keyLine(key: string): string;
   compileModule(tree: readonly SchemaFile[]): string;
   writeModule(tree: readonly SchemaFile[], cacheDir: string): string;
   awaitAhead(key: string, timeoutMs?: number): boolean;

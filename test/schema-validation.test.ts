@@ -104,6 +104,15 @@ describe('the shared-definition validator module (synth/compile-validators.js)',
     }
   }
 
+  test('the committed module (schemas/compiled/validators.js) is the one the committed schemas compile to', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const compiler = require('../synth/compile-validators.js');
+    const tree = compiler.schemaTree(path.join(root, 'schemas'));
+    const committed = fs.readFileSync(path.join(root, 'schemas', 'compiled', 'validators.js'), 'utf-8');
+    // Stale after a change to schemas/, ajv or the compiler: run `npm run schemas:validators` and commit the result.
+    expect(committed === compiler.keyLine(compiler.treeKey(tree)) + compiler.compileModule(tree)).toBe(true);
+  });
+
   test('gives the same verdicts and the same errors as the standalone schemas, on every object and thousands of mutants', () => {
     let count = 0;
     let invalid = 0;

@@ -30,7 +30,7 @@ test.each([
   }
 }, 90_000);
 
-test('empties the staging folder first, as cdk8s synth does: a stale chart is not promoted', () => {
+test('a stale chart in the CLI\'s staging folder (.cdk8s.out/) is never promoted', () => {
   const dir = projectCopy('launcher-');
   try {
     fs.mkdirSync(path.join(dir, '.cdk8s.out', 'local'), { recursive: true });
