@@ -35,15 +35,27 @@ function fingerprint(file) {
 
 const unchanged = (inputs) => inputs !== undefined && Object.entries(inputs).every(([file, fp]) => fingerprint(file) === fp);
 
+/**
+ * esbuild's native binary from its platform package, which npm installs whether or not install scripts run; else
+ * esbuild's own bin (the binary itself once its install script ran, or a JS shim that starts it).
+ */
+function esbuildBinary() {
+  try {
+    return require.resolve(`@esbuild/${process.platform}-${process.arch}/bin/esbuild`, { paths: [root] });
+  } catch {
+    return path.join(root, 'node_modules', 'esbuild', 'bin', 'esbuild');
+  }
+}
+
 /** Bundles `entryFile` into `outfile` with esbuild's command line; returns the metafile. */
 function esbuild(entryFile, outfile, extraArgs) {
   // The command line rather than the JS API: buildSync starts a worker thread and a service process, ~0.1 s more
-  // here. node_modules/esbuild/bin/esbuild is the native binary (or its JS shim).
+  // here.
   const metafile = `${outfile}.meta.json`;
   const args = [entryFile, '--bundle', `--outfile=${outfile}`, '--platform=node', '--format=cjs', '--target=node20',
     '--log-level=warning', `--metafile=${metafile}`, ...extraArgs];
   fs.rmSync(`${outfile}.v8`, { force: true });
-  execFileSync(path.join(root, 'node_modules', 'esbuild', 'bin', 'esbuild'), args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(esbuildBinary(), args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   const meta = JSON.parse(fs.readFileSync(metafile, 'utf-8'));
   fs.rmSync(metafile);
   return meta;

@@ -1,14 +1,16 @@
 // Compiles every JSON schema under schemas/ (both Kubernetes versions, every kind, the CRDs) into ONE validator
-// module, and can do it on a worker thread while the synth is busy elsewhere. Used by synth/schema-validation.ts
-// (which loads and runs the module) and by scripts/run-app.js (which starts the worker before it bundles the app,
-// so a cold first synth compiles on the second core while the first bundles and builds).
+// module. The module for the committed schemas is committed too (schemas/compiled/validators.js, like imports/), so
+// a fresh clone does not compile at all; after a change to the schemas (or ajv), the module is compiled into
+// .cache/schema-validators/, on a worker thread that scripts/run-app.js starts before it bundles the app, so the
+// compile runs on the second core while the first bundles and builds. synth/schema-validation.ts loads and runs it.
+// `node synth/compile-validators.js` (npm run schemas:validators) rewrites the committed module.
 //
 // Why one module with shared definitions: the committed schemas are "standalone" (every $ref inlined, the layout
 // kubeconform reads), so a PodSpec is spelled out in Pod, Deployment, StatefulSet, Job... at both versions, and a
 // Probe three times in every container. Compiled one file at a time, ajv generated ~6 MB of code in ~3.7 s. Here
-// every schema node that sets `properties` or `items` and appears anywhere in the tree is hoisted, by content, into
-// one shared `definitions` schema and compiled once as its own function (`inlineRefs: false`): ~2 MB, ~1 s, the
-// same verdicts (test/schema-validation.test.ts compares both ways on mutated objects).
+// every schema node that sets `properties` or `items` (and is not tiny) is hoisted, by content, into one shared
+// `definitions` schema and compiled once as its own function (`inlineRefs: false`): ~2.2 MB, ~1 s, the same
+// verdicts and errors (test/schema-validation.test.ts compares both ways on 5,659 mutated objects).
 //
 // Plain CommonJS on purpose: a worker thread runs this file as is, with no TypeScript loader.
 'use strict';
@@ -43,9 +45,13 @@ const sha256 = (data) => createHash('sha256').update(data).digest('hex');
  */
 function schemaTree(schemaRoot, cacheDir) {
   const recordFile = cacheDir && path.join(cacheDir, 'tree.json');
+  // One record per cache folder, for one schema root (project copies may share the folder: the last one wins).
   let record = {};
   try {
-    if (recordFile) record = JSON.parse(fs.readFileSync(recordFile, 'utf-8'));
+    if (recordFile) {
+      const saved = JSON.parse(fs.readFileSync(recordFile, 'utf-8'));
+      if (saved.root === schemaRoot) record = saved.files;
+    }
   } catch {
     // no record yet, or a broken one: hash everything
   }
@@ -58,13 +64,14 @@ function schemaTree(schemaRoot, cacheDir) {
       else if (entry.name.endsWith('.json')) {
         const st = fs.statSync(file);
         const stamp = `${st.size}:${st.mtimeMs}`;
-        let hash = record[file]?.stamp === stamp ? record[file].hash : undefined;
+        const rel = path.relative(schemaRoot, file).split(path.sep).join('/');
+        let hash = record[rel]?.stamp === stamp ? record[rel].hash : undefined;
         if (!hash) {
           hash = sha256(fs.readFileSync(file));
-          record[file] = { stamp, hash };
+          record[rel] = { stamp, hash };
           changed = true;
         }
-        out.push({ rel: path.relative(schemaRoot, file).split(path.sep).join('/'), file, hash });
+        out.push({ rel, file, hash });
       }
     }
   };
@@ -72,7 +79,7 @@ function schemaTree(schemaRoot, cacheDir) {
   if (recordFile && changed) {
     fs.mkdirSync(cacheDir, { recursive: true });
     const tmp = `${recordFile}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(record));
+    fs.writeFileSync(tmp, JSON.stringify({ root: schemaRoot, files: record }));
     fs.renameSync(tmp, recordFile);
   }
   return out;
@@ -230,6 +237,10 @@ function writeModule(tree, cacheDir) {
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   fs.writeFileSync(tmp, compileModule(tree));
   fs.renameSync(tmp, file);
+  // Modules of earlier schemas (and the per-schema files of the previous cache format) are dead weight: ~2.6 MB each.
+  for (const f of fs.readdirSync(cacheDir)) {
+    if (/^(validators-[0-9a-f]{32}|[0-9a-f]{32})\.js(\.v8)?$/.test(f) && !f.startsWith(path.basename(file))) fs.rmSync(path.join(cacheDir, f), { force: true });
+  }
   return file;
 }
 
