@@ -51,13 +51,16 @@ function esbuildBinary() {
 function esbuild(entryFile, outfile, extraArgs) {
   // The command line rather than the JS API: buildSync starts a worker thread and a service process, ~0.1 s more
   // here.
-  const metafile = `${outfile}.meta.json`;
-  const args = [entryFile, '--bundle', `--outfile=${outfile}`, '--platform=node', '--format=cjs', '--target=node20',
+  // Written under a private name and renamed into place: a synth starting meanwhile never loads half a bundle.
+  const tmp = `${outfile}.${process.pid}.tmp.js`;
+  const metafile = `${tmp}.meta.json`;
+  const args = [entryFile, '--bundle', `--outfile=${tmp}`, '--platform=node', '--format=cjs', '--target=node20',
     '--log-level=warning', `--metafile=${metafile}`, ...extraArgs];
-  fs.rmSync(`${outfile}.v8`, { force: true });
   execFileSync(esbuildBinary(), args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   const meta = JSON.parse(fs.readFileSync(metafile, 'utf-8'));
   fs.rmSync(metafile);
+  fs.rmSync(`${outfile}.v8`, { force: true });
+  fs.renameSync(tmp, outfile);
   return meta;
 }
 
@@ -81,7 +84,7 @@ function bundle() {
     state = { ...state, app: inputsOf(meta), vendorWanted: packages };
   }
   if (!vendorCurrent || JSON.stringify(state.packages) !== JSON.stringify(state.vendorWanted)) {
-    const vendorEntry = `${vendorFile}.entry.js`;
+    const vendorEntry = `${vendorFile}.${process.pid}.entry.js`;
     // Getters: a package is evaluated when the app first requires it, as it would be unbundled.
     fs.writeFileSync(vendorEntry, state.vendorWanted.map((p) => `Object.defineProperty(exports, ${JSON.stringify(p)}, { enumerable: true, get: () => require(${JSON.stringify(p)}) });\n`).join(''));
     const meta = esbuild(vendorEntry, vendorFile, ['--external:ajv', '--external:ajv/*', '--external:esbuild']);
@@ -90,7 +93,8 @@ function bundle() {
     delete inputs[path.relative(root, vendorEntry)];
     state = { ...state, vendor: inputs, packages: state.vendorWanted };
   }
-  fs.writeFileSync(stateFile, JSON.stringify(state));
+  fs.writeFileSync(`${stateFile}.${process.pid}.tmp`, JSON.stringify(state));
+  fs.renameSync(`${stateFile}.${process.pid}.tmp`, stateFile);
   return state.packages;
 }
 
