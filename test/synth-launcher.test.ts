@@ -44,3 +44,41 @@ test('a stale chart in the CLI\'s staging folder (.cdk8s.out/) is never promoted
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 90_000);
+
+// scripts/run-app.js: our code and the packages are two bundles; an edit re-bundles only ours.
+test('after an edit to a .ts file only our bundle is rebuilt; the packages bundle is reused; dist/ is the same', () => {
+  const dir = projectCopy('launcher-');
+  try {
+    const app = path.join(dir, '.cache', 'app');
+    const mtime = (f: string) => fs.statSync(path.join(app, f)).mtimeMs;
+    const before = snapshot(path.join(dir, 'dist'));
+    expect(synth(dir).status).toBe(0);
+    const [appBundle, vendorBundle] = [mtime('main.js'), mtime('main.vendor.js')];
+    expect(fs.readFileSync(path.join(app, 'main.js'), 'utf-8')).not.toMatch(/node_modules\/cdk8s-plus-27/); // packages live in the other bundle
+    fs.appendFileSync(path.join(dir, 'environments', 'production.ts'), '// an edit\n');
+    const run = synth(dir);
+    expect([run.status, run.stderr]).toEqual([0, '']);
+    expect(mtime('main.js')).toBeGreaterThan(appBundle);
+    expect(mtime('main.vendor.js')).toBe(vendorBundle);
+    expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
+
+// synth/compile-validators.js: when the committed validators are stale (here: missing), a worker thread compiles
+// them into .cache/ while the synth builds, and the synth uses them.
+test('without current committed validators, they are compiled into .cache/ and the synth gives the same dist/', () => {
+  const dir = projectCopy('launcher-');
+  try {
+    fs.rmSync(path.join(dir, '.cache'), { recursive: true, force: true }); // not the checkout's shared cache
+    fs.rmSync(path.join(dir, 'schemas', 'compiled'), { recursive: true });
+    const before = snapshot(path.join(dir, 'dist'));
+    const run = synth(dir);
+    expect([run.status, run.stderr]).toEqual([0, '']);
+    expect(fs.readdirSync(path.join(dir, '.cache', 'schema-validators')).filter((f) => /^validators-[0-9a-f]{32}\.js$/.test(f))).toHaveLength(1);
+    expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
