@@ -17,7 +17,6 @@
 const { createHash } = require('crypto');
 const fs = require('fs');
 const path = require('path');
-const { Worker, isMainThread, workerData } = require('worker_threads');
 
 /** Bump when the compiled form changes, so cached modules are rebuilt. */
 const FORMAT = 'shared-definitions-1';
@@ -29,8 +28,9 @@ const AJV_OPTIONS = {
   inlineRefs: false, // a shared definition is one function, called from every place that uses it
   code: { source: true, optimize: false }, // ajv's optimizer costs ~20 % of compile time and saves little here
 };
+let salt;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const SALT = () => `${FORMAT} ajv@${require('ajv/package.json').version} ${JSON.stringify(AJV_OPTIONS)}\0`;
+const SALT = () => (salt ??= `${FORMAT} ajv@${require('ajv/package.json').version} ${JSON.stringify(AJV_OPTIONS)}\0`);
 const BASE = 'https://schemas.k8s-infra.invalid/';
 const SHARED = `${BASE}_shared.json`;
 /** Hoisting a node smaller than this costs more in calls than it saves in code. */
@@ -260,6 +260,7 @@ function compileAhead(schemaRoot, cacheDir) {
   const key = treeKey(tree);
   if (globalThis[SLOT]?.key === key || fs.existsSync(modulePath(cacheDir, key)) || committedModule(schemaRoot, key)) return;
   const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { Worker } = require('worker_threads'); // loaded only here: ~4 ms that a warm synth does not need
   const worker = new Worker(__filename, { workerData: { tree, cacheDir, flag } });
   worker.unref();
   worker.on('error', () => Atomics.store(flag, 0, 2));
@@ -284,17 +285,6 @@ function awaitAhead(key, timeoutMs = 60_000) {
   return Atomics.load(slot.flag, 0) === 1;
 }
 
-if (!isMainThread && workerData?.flag) {
-  const { tree, cacheDir, flag } = workerData;
-  try {
-    writeModule(tree, cacheDir);
-    Atomics.store(flag, 0, 1);
-  } catch {
-    Atomics.store(flag, 0, 2);
-  }
-  Atomics.notify(flag, 0);
-}
-
 /** `node synth/compile-validators.js [schemaRoot]`: (re)writes the committed module. */
 function writeCommitted(schemaRoot) {
   const tree = schemaTree(schemaRoot);
@@ -304,9 +294,22 @@ function writeCommitted(schemaRoot) {
   return file;
 }
 
+// Run as a program: either compileAhead's worker thread (which is its thread's main module too), or the command line.
 if (require.main === module) {
-  const file = writeCommitted(path.resolve(process.argv[2] ?? path.join(__dirname, '..', 'schemas')));
-  console.log(`wrote ${path.relative(process.cwd(), file)} (${fs.statSync(file).size} bytes)`);
+  const { isMainThread, workerData } = require('worker_threads');
+  if (!isMainThread) {
+    const { tree, cacheDir, flag } = workerData;
+    try {
+      writeModule(tree, cacheDir);
+      Atomics.store(flag, 0, 1);
+    } catch {
+      Atomics.store(flag, 0, 2);
+    }
+    Atomics.notify(flag, 0);
+  } else {
+    const file = writeCommitted(path.resolve(process.argv[2] ?? path.join(__dirname, '..', 'schemas')));
+    console.log(`wrote ${path.relative(process.cwd(), file)} (${fs.statSync(file).size} bytes)`);
+  }
 }
 
 module.exports = { schemaTree, treeKey, modulePath, committedModule, keyLine, compileModule, writeModule, compileAhead, whileWaiting, awaitAhead, hoist };

@@ -77,6 +77,7 @@ test('without current committed validators, they are compiled into .cache/ and t
     const run = synth(dir);
     expect([run.status, run.stderr]).toEqual([0, '']);
     expect(fs.readdirSync(path.join(dir, '.cache', 'schema-validators')).filter((f) => /^validators-[0-9a-f]{32}\.js$/.test(f))).toHaveLength(1);
+    expect(fs.existsSync(path.join(dir, 'schemas', 'compiled'))).toBe(false); // the synth never writes committed files
     expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
