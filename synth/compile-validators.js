@@ -247,8 +247,8 @@ function writeModule(tree, cacheDir) {
 // --- compiling ahead, on a worker thread --------------------------------------------------------------------------
 // One process-wide slot: scripts/run-app.js starts the worker, the bundled SchemaValidator (same process, another
 // module graph) waits for it. Flag values: 0 compiling, 1 written, 2 failed (the validator then compiles itself,
-// and reports any error). One worker, not one per Kubernetes version: on 2 cores, beside the main thread and
-// esbuild, two workers finished later (2.8 s against 1.9 s for a cold synth) and shared less code.
+// and reports any error). One worker for the whole tree, so the two Kubernetes versions share their common
+// definitions; on 2 cores the main thread is busy meanwhile anyway.
 const SLOT = Symbol.for('k8s-infra.compile-validators');
 
 /**
