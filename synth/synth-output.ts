@@ -66,11 +66,10 @@ export function assertNoPlaintextSecrets(objects: readonly { file: string; objec
   }
 }
 
-/** One file synth wrote: its path, the objects in it (what was stringified, to validate from memory) and its text. */
+/** One file synth wrote: its path, and the objects in it (what was stringified, to validate from memory). */
 export interface WrittenManifest {
   readonly file: string;
   readonly objects: any[];
-  readonly text: string;
 }
 
 /**
@@ -82,9 +81,8 @@ export function synthApp(app: App): WrittenManifest[] {
   const yaml = Yaml as unknown as { save(file: string, docs: any[]): void };
   const original = yaml.save;
   yaml.save = (file, docs) => {
-    const text = stringifyManifest(docs);
-    fs.writeFileSync(file, text);
-    written.push({ file, objects: docs, text });
+    fs.writeFileSync(file, stringifyManifest(docs));
+    written.push({ file, objects: docs });
   };
   try {
     app.synth();
