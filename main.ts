@@ -12,20 +12,11 @@ import { projectRoot } from './lib/core/project-root';
 import * as v from './lib/core/validation';
 import { applyImagePinning } from './lib/workloads/image-lock';
 import { environmentDoc, writeEnvironmentDocs } from './synth/diagram';
-import { inEnvironment, whileBuilding } from './synth/errors';
+import { whileBuilding, withinEnvironment } from './synth/errors';
 import { checkEscapeHatches } from './synth/escape-hatches';
 import { acquireSynthLock } from './synth/lock';
-import { ManifestObject, SchemaValidator, formatViolations, writeValidationStamp } from './synth/schema-validation';
+import { ManifestObject, SchemaValidator, assertSchemaValid, writeValidationStamp } from './synth/schema-validation';
 import { assertNoPlaintextSecrets, replaceFolder, synthApp } from './synth/synth-output';
-
-/** Runs `f`; an error names the environment (the same construct paths exist in every environment). */
-function inEnvironmentOf<T>(env: EnvironmentConfig, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw inEnvironment(env.name, e);
-  }
-}
 
 /** Builds one environment's charts into an App writing to `outdir`. */
 export function buildApp(env: EnvironmentConfig, outdir: string): App {
@@ -50,14 +41,11 @@ export function buildApp(env: EnvironmentConfig, outdir: string): App {
  * an error names the environment, like a real synth's.
  */
 export function checkEnvironment(env: EnvironmentConfig): App {
-  try {
+  return withinEnvironment(env.name, () => {
     const app = buildApp(env, path.join(projectRoot(), '.cdk8s.check'));
-    checkEscapeHatches(app);
-    for (const chart of app.charts) chart.toJson();
+    checkEscapeHatches(app, app.charts.flatMap((chart) => chart.toJson())); // rendered once, as synth does
     return app;
-  } catch (e) {
-    throw inEnvironment(env.name, e);
-  }
+  });
 }
 
 /** The environments to synthesize: `SYNTH_ENVIRONMENTS=a,b`, or every one that is synthesized by default. */
@@ -104,14 +92,9 @@ function synthAll(project: string, staging: string, outdir: string | undefined):
   const docs: ReturnType<typeof environmentDoc>[] = []; // docs/environments/<env>.md, for the committed environments
   // Every environment is built and written first, and validated after: on a cold synth the validators are still
   // being compiled on a worker thread (scripts/run-app.js) while this thread builds.
-  const built = envs.map((env) => inEnvironmentOf(env, () => synthEnvironment(env)));
+  const built = envs.map((env) => withinEnvironment(env.name, () => synthEnvironment(env)));
   for (const [i, env] of envs.entries()) {
-    inEnvironmentOf(env, () => {
-      const violations = validator.validate(built[i]);
-      if (violations.length > 0) {
-        throw new Error(`${violations.length} schema violation(s) in environment "${env.name}":\n${formatViolations(violations)}`);
-      }
-    });
+    withinEnvironment(env.name, () => assertSchemaValid(validator, built[i], `environment "${env.name}"`));
   }
   function synthEnvironment(env: EnvironmentConfig): ManifestObject[] {
     const dir = path.join(staging, env.name);

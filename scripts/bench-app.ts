@@ -1,8 +1,8 @@
 /**
  * A generated app of BENCH_SERVICES web services (default 100), for `npm run bench`: how synth time grows with
- * the size of the model. Same constructs as the real charts, and the same path as main.ts: run bundled by
- * scripts/run-app.js, written by synthApp, validated from memory at both Kubernetes versions (skipped when these
- * exact objects passed before), stamped, and promoted by rename into `$SYNTH_TARGET_ROOT/dist/bench/`.
+ * the size of the model. Same constructs as the real charts, and the same path as main.ts run by scripts/synth.js:
+ * bundled by scripts/run-app.js, written by synthApp, validated from memory at both Kubernetes versions (skipped
+ * when these exact objects passed before), and moved into `$SYNTH_TARGET_ROOT/dist/bench/` by rename.
  * BENCH_VARIANT changes every object (an annotation), so the bench can measure a synth after an edit.
  */
 import * as path from 'path';
@@ -13,7 +13,7 @@ import { projectRoot } from '../lib/core/project-root';
 import * as probes from '../lib/workloads/probes';
 import { RESTRICTED } from '../lib/workloads/security';
 import { WebService } from '../lib/workloads/web-service';
-import { SchemaValidator, formatViolations, writeValidationStamp } from '../synth/schema-validation';
+import { SchemaValidator, assertSchemaValid } from '../synth/schema-validation';
 import { replaceFolder, synthApp } from '../synth/synth-output';
 
 export function buildBenchApp(count: number, outdir: string, variant?: string): App {
@@ -56,8 +56,6 @@ export function main(): void {
   const app = buildBenchApp(Number(process.env.BENCH_SERVICES ?? 100), dir, process.env.BENCH_VARIANT);
   const manifests = synthApp(app);
   const validator = new SchemaValidator(path.join(project, 'schemas'), path.join(project, '.cache', 'schema-validators'));
-  const violations = validator.validate(manifests.flatMap((m) => m.objects.map((object) => ({ file: m.file, object }))));
-  if (violations.length > 0) throw new Error(`${violations.length} schema violation(s):\n${formatViolations(violations)}`);
-  writeValidationStamp(staging, manifests.map((m) => m.file), validator);
-  replaceFolder(dir, path.join(path.resolve(target), 'dist', 'bench'));
+  assertSchemaValid(validator, manifests.flatMap((m) => m.objects.map((object) => ({ file: m.file, object }))), 'the bench app');
+  replaceFolder(dir, path.join(path.resolve(target), 'dist', 'bench'), { move: true });
 }

@@ -31,3 +31,12 @@ export function inEnvironment(env: string, e: unknown): Error {
   err.name = e instanceof Error ? e.name : 'Error';
   return err;
 }
+
+/** Runs `f`; an error it throws is rethrown with the environment prefixed ({@link inEnvironment}). */
+export function withinEnvironment<T>(env: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw inEnvironment(env, e);
+  }
+}

@@ -218,6 +218,12 @@ function describe(e: ErrorObject): string {
   }
 }
 
+/** Validates `objects`, and throws the readable report when any violates its schema; `where` names them. */
+export function assertSchemaValid(validator: SchemaValidator, objects: readonly ManifestObject[], where: string): void {
+  const violations = validator.validate(objects);
+  if (violations.length > 0) throw new Error(`${violations.length} schema violation(s) in ${where}:\n${formatViolations(violations)}`);
+}
+
 /** A readable report: one line per violation, grouped by file and object. */
 export function formatViolations(violations: readonly SchemaViolation[], relativeTo = process.cwd()): string {
   return violations

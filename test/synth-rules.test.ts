@@ -6,7 +6,7 @@ import { AppChart, kplus, usePlatform } from '../lib/core';
 import { AppContainerSpec, AppDeployment, probes, RESTRICTED, WebService } from '../lib/workloads';
 import { checkEnvironment } from '../main';
 import { checkEscapeHatches } from '../synth/escape-hatches';
-import { inEnvironment, whileBuilding } from '../synth/errors';
+import { whileBuilding, withinEnvironment } from '../synth/errors';
 
 // Every rule enforced where the value is written, at synth time. Each row: a bad input as a user would write it,
 // and a message that names the environment, the construct path and the field (the format
@@ -25,13 +25,7 @@ const container: AppContainerSpec = {
   security: RESTRICTED,
 };
 /** Runs `build` as main.ts runs an environment named `unit`: errors located, and prefixed with the environment. */
-const unit = (build: () => void) => () => {
-  try {
-    build();
-  } catch (e) {
-    throw inEnvironment('unit', e);
-  }
-};
+const unit = (build: () => void) => () => withinEnvironment('unit', build);
 /** A WebService in the `unit` environment, with the given platform. */
 const web = (c: Partial<AppContainerSpec> = {}, props: object = {}, plat: object = {}) => unit(() => {
   const app = Testing.app();
