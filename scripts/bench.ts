@@ -21,6 +21,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { omitServerDefaults } from '../lib/core/server-defaults';
+import { copyProject } from './lib/project-copy';
 import { docsGenerationSeconds } from './bench-docs';
 
 const root = path.join(__dirname, '..');
@@ -58,7 +59,7 @@ function paired(ours: Run, peer: Run | undefined, runs = RUNS): { ours: number; 
 // --- ours -------------------------------------------------------------------------------------------------------
 const node = process.execPath;
 /** The everyday synth, promoting into a temporary root instead of the project's dist/. */
-const everyday = (): number => time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'small') });
+const everyday = (env: Record<string, string | undefined> = {}): number => time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'small'), ...env });
 /** A generated app, the way cdk8s synth and the launcher run it: empty staging folder, then the bundled app. */
 function generated(services: number, variant?: () => string): Run {
   const staging = path.join(tmp, `gen-${services}`, 'staging');
@@ -125,20 +126,6 @@ function sameObjects(helmChart: string, ours: string[]): string {
   return JSON.stringify(a) === JSON.stringify(b) ? `same ${a.length} objects` : `DIFFERENT objects (${a.length} vs ${b.length}): the comparison is off`;
 }
 
-// --- cold -------------------------------------------------------------------------------------------------------
-/** A copy of the project as git sees it, without .cache/ (node_modules linked). */
-function projectCopy(): string {
-  const dir = path.join(tmp, 'cold');
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root }).toString().split('\0').filter(Boolean);
-  for (const f of files) {
-    if (!fs.existsSync(path.join(root, f))) continue;
-    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-    fs.copyFileSync(path.join(root, f), path.join(dir, f));
-  }
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
-  return dir;
-}
-
 // --- report -----------------------------------------------------------------------------------------------------
 const rows: string[][] = [];
 const s = (x?: number) => (x === undefined ? '' : `${x.toFixed(3)} s`);
@@ -156,15 +143,17 @@ try {
   if (helm) rows[rows.length - 1][4] += `; Helm: dist/production as a chart (${sameObjects(path.join(tmp, 'charts', 'production'), fs.readdirSync(path.join(root, 'dist', 'production')).map((f) => path.join(root, 'dist', 'production', f)))})`;
   // In a copy of the project: the first synth without .cache/, then edits (a comment appended to
   // environments/production.ts: our code is bundled again, the objects stay the same).
-  const copy = projectCopy();
-  const cold = repeat(() => {
+  const copy = copyProject(root, path.join(tmp, 'cold'));
+  const synthInCopy = () => time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'cold-out') }, copy);
+  const coldSynth = () => {
     fs.rmSync(path.join(copy, '.cache'), { recursive: true, force: true });
-    return time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'cold-out') }, copy);
-  }, Math.min(RUNS, 5));
+    return synthInCopy();
+  };
+  const cold = repeat(coldSynth, Math.min(RUNS, 5));
   let edits = 0;
   const afterEdit = paired(() => {
     fs.appendFileSync(path.join(copy, 'environments', 'production.ts'), `// bench edit ${edits++}\n`);
-    return time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'cold-out') }, copy);
+    return synthInCopy();
   }, helm ? helmTemplate(path.join(tmp, 'charts', 'production')) : undefined);
   row('small: after an edit (node scripts/synth.js)', afterEdit, 'an edited .ts file: our code is bundled again (esbuild), then the same synth');
   row('cold first synth (no .cache/)', { ours: cold }, 'node scripts/synth.js in a fresh copy: esbuild twice, the committed validators loaded');
@@ -172,10 +161,7 @@ try {
   const committed = path.join(copy, 'schemas', 'compiled', 'validators.js');
   const saved = fs.readFileSync(committed);
   fs.rmSync(committed);
-  const coldCompiling = repeat(() => {
-    fs.rmSync(path.join(copy, '.cache'), { recursive: true, force: true });
-    return time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'cold-out') }, copy);
-  }, Math.min(RUNS, 5));
+  const coldCompiling = repeat(coldSynth, Math.min(RUNS, 5));
   fs.writeFileSync(committed, saved);
   row('cold, validators compiled', { ours: coldCompiling }, 'as above without schemas/compiled/: ajv compiles them on a worker thread meanwhile');
 
@@ -194,7 +180,7 @@ try {
   if (process.env.NODE_EXTRA_CA_CERTS) {
     // Node reads and parses that CA bundle at every start, before any of our code runs.
     row('node start without NODE_EXTRA_CA_CERTS', { ours: repeat(() => time(node, ['-e', '0'], { NODE_EXTRA_CA_CERTS: undefined })) });
-    row('small: everyday synth without NODE_EXTRA_CA_CERTS', { ours: repeat(() => time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'small'), NODE_EXTRA_CA_CERTS: undefined })) },
+    row('small: everyday synth without NODE_EXTRA_CA_CERTS', { ours: repeat(() => everyday({ NODE_EXTRA_CA_CERTS: undefined })) },
       'what a machine without an extra CA bundle sees');
   }
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { projectCopy, snapshot } from './project-copy';
+import { projectCopy, snapshot, withProjectCopy } from './project-copy';
 import { recoverFolder, replaceFolder } from '../synth/synth-output';
 
 // A failed synth must leave dist/ exactly as it was. Each case copies the project (as git tracks it) into a temporary
@@ -29,8 +29,7 @@ const cases: [string, (dir: string) => void, RegExp][] = [
 
 describe('a failed synth leaves dist/ exactly as it was', () => {
   test.each(cases)('%s', (_name, breakIt, message) => {
-    const dir = projectCopy('atomic-');
-    try {
+    withProjectCopy('atomic-', (dir) => {
       const before = snapshot(path.join(dir, 'dist'));
       // Make a successful synth visible: if the failure were not caught, this stray file would be gone.
       fs.writeFileSync(path.join(dir, 'dist', 'local', 'canary.txt'), 'left alone');
@@ -44,9 +43,7 @@ describe('a failed synth leaves dist/ exactly as it was', () => {
       expect(after['local/canary.txt']).toBe('left alone');
       delete after['local/canary.txt'];
       expect(after).toEqual(before);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }, 90_000);
 });
 

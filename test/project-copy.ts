@@ -1,7 +1,7 @@
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { copyProject } from '../scripts/lib/project-copy';
 
 // Tests that run the real synth do it in a copy of the project (as git sees it), so the checkout's dist/ is never
 // touched: a copy, then a byte-for-byte picture of a folder to compare before and after.
@@ -16,21 +16,25 @@ export function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
-/** A temporary copy of the project: tracked and untracked-not-ignored files, node_modules linked. */
+/** A temporary copy of the project (scripts/lib/project-copy.ts), sharing the checkout's schema-validator cache. */
 export function projectCopy(prefix = 'project-'): string {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf-8' }).stdout.split('\0').filter(Boolean);
-  for (const f of files) {
-    if (!fs.existsSync(path.join(root, f))) continue;
-    fs.mkdirSync(path.dirname(path.join(tmp, f)), { recursive: true });
-    fs.copyFileSync(path.join(root, f), path.join(tmp, f));
-  }
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(tmp, 'node_modules'));
-  // Compiled schema validators are keyed by content, so sharing them is safe and saves ~1 s per synth.
+  const tmp = copyProject(root, fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+  // Cached validators and passed-markers are keyed by content, so sharing them is safe and spares each copy
+  // validating the same objects again.
   const validators = path.join(root, '.cache', 'schema-validators');
   if (fs.existsSync(validators)) {
     fs.mkdirSync(path.join(tmp, '.cache'));
     fs.symlinkSync(validators, path.join(tmp, '.cache', 'schema-validators'));
   }
   return tmp;
+}
+
+/** Runs `f` in a fresh project copy, and removes the copy afterwards. */
+export function withProjectCopy(prefix: string, f: (dir: string) => void): void {
+  const dir = projectCopy(prefix);
+  try {
+    f(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

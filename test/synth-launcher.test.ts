@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { projectCopy, snapshot } from './project-copy';
+import { snapshot, withProjectCopy } from './project-copy';
 
 // The everyday launcher (scripts/synth.js, `npm run synth`) runs the app without cdk8s-cli: it must keep cdk8s
 // synth's guarantees. A broken model leaves dist/ exactly as it was; a stale staging folder is never promoted.
@@ -15,8 +15,7 @@ test.each([
     "    require('cdk8s').ApiObject.of(worker.deployment).addJsonPatch(require('cdk8s').JsonPatch.replace('/spec/replicas', 'two'));\n    if (platform.networkPolicies) {",
     /schema violation\(s\) in environment "local":\n.*at \/spec\/replicas: must be integer \(Kubernetes v1.27.0\)/],
 ])('%s: exit 1, the message, dist/ untouched', (_name, file, from, to, message) => {
-  const dir = projectCopy('launcher-');
-  try {
+  withProjectCopy('launcher-', (dir) => {
     const before = snapshot(path.join(dir, 'dist'));
     const text = fs.readFileSync(path.join(dir, file), 'utf-8');
     expect(text).toContain(from);
@@ -25,14 +24,11 @@ test.each([
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(message);
     expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }, 90_000);
 
 test('a stale chart in the CLI\'s staging folder (.cdk8s.out/) is never promoted', () => {
-  const dir = projectCopy('launcher-');
-  try {
+  withProjectCopy('launcher-', (dir) => {
     fs.mkdirSync(path.join(dir, '.cdk8s.out', 'local'), { recursive: true });
     fs.writeFileSync(path.join(dir, '.cdk8s.out', 'local', 'stale.k8s.yaml'), 'kind: Stale\n');
     const before = snapshot(path.join(dir, 'dist'));
@@ -40,15 +36,12 @@ test('a stale chart in the CLI\'s staging folder (.cdk8s.out/) is never promoted
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }, 90_000);
 
 // scripts/run-app.js: our code and the packages are two bundles; an edit re-bundles only ours.
 test('after an edit to a .ts file only our bundle is rebuilt; the packages bundle is reused; dist/ is the same', () => {
-  const dir = projectCopy('launcher-');
-  try {
+  withProjectCopy('launcher-', (dir) => {
     const app = path.join(dir, '.cache', 'app');
     const mtime = (f: string) => fs.statSync(path.join(app, f)).mtimeMs;
     const before = snapshot(path.join(dir, 'dist'));
@@ -61,16 +54,13 @@ test('after an edit to a .ts file only our bundle is rebuilt; the packages bundl
     expect(mtime('main.js')).toBeGreaterThan(appBundle);
     expect(mtime('main.vendor.js')).toBe(vendorBundle);
     expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }, 90_000);
 
 // synth/compile-validators.js: when the committed validators are stale (here: missing), a worker thread compiles
 // them into .cache/ while the synth builds, and the synth uses them.
 test('without current committed validators, they are compiled into .cache/ and the synth gives the same dist/', () => {
-  const dir = projectCopy('launcher-');
-  try {
+  withProjectCopy('launcher-', (dir) => {
     fs.rmSync(path.join(dir, '.cache'), { recursive: true, force: true }); // not the checkout's shared cache
     fs.rmSync(path.join(dir, 'schemas', 'compiled'), { recursive: true });
     const before = snapshot(path.join(dir, 'dist'));
@@ -79,7 +69,5 @@ test('without current committed validators, they are compiled into .cache/ and t
     expect(fs.readdirSync(path.join(dir, '.cache', 'schema-validators')).filter((f) => /^validators-[0-9a-f]{32}\.js$/.test(f))).toHaveLength(1);
     expect(fs.existsSync(path.join(dir, 'schemas', 'compiled'))).toBe(false); // the synth never writes committed files
     expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }, 90_000);
