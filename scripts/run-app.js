@@ -25,6 +25,8 @@ const name = path.basename(entry, path.extname(entry));
 const appFile = path.join(root, '.cache', 'app', `${name}.js`);
 const vendorFile = path.join(root, '.cache', 'app', `${name}.vendor.js`);
 const stateFile = path.join(root, '.cache', 'app', `${name}.inputs.json`);
+/** synth/compile-validators.js, loaded only on the slow path (a bundle to make), where it may start a worker. */
+let compiler;
 /** Packages node loads itself: ajv only when validators are compiled, esbuild only to bundle. */
 const LEFT_TO_NODE = /^(ajv|esbuild)(\/|$)/;
 
@@ -76,7 +78,8 @@ function bundle() {
   if (!appCurrent) {
     // The slow path (first synth, or an edit): while esbuild bundles and the app runs on this thread, a worker
     // compiles the schema validators if the schemas changed or were never compiled (a cold synth: ~1 s of ajv).
-    require('../synth/compile-validators.js').compileAhead(path.join(root, 'schemas'), path.join(root, '.cache', 'schema-validators'));
+    compiler = require('../synth/compile-validators.js');
+    compiler.compileAhead(path.join(root, 'schemas'), path.join(root, '.cache', 'schema-validators'));
     const meta = esbuild(entry, appFile, ['--packages=external']);
     const imported = Object.values(meta.inputs).flatMap((i) => i.imports.filter((im) => im.external).map((im) => im.path));
     // (esbuild also lists type-only relative imports as external: only bare package names count.)
@@ -125,7 +128,7 @@ try {
   const appRequire = Object.assign((id) => (packages.has(id) ? vendor.exports[id] : nodeRequire(id)), nodeRequire);
   const app = load(appFile, appRequire);
   // A cold synth waits for the validators' worker: write the code caches then, not after it.
-  require('../synth/compile-validators.js').whileWaiting(() => { vendor.save(); app.save(); });
+  compiler?.whileWaiting(() => { vendor.save(); app.save(); });
   if (typeof app.exports.main === 'function') app.exports.main();
   vendor.save();
   app.save();
