@@ -18,9 +18,7 @@ cleanup() {
   [ -z "$CLUSTER" ] || "$ROOT/scripts/cluster/down.sh" "$CLUSTER" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 
 # The README's by-hand block (between the by-hand markers), <env> replaced: exactly what a reader runs.

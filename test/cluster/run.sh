@@ -16,17 +16,10 @@ CLUSTER=""
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
 cleanup() {
-  local rc=$?
   if [ -n "$CLUSTER" ]; then "$ROOT/scripts/cluster/down.sh" "$CLUSTER" || true; fi
   rm -rf "$WORK"
-  if [ "$DONE" != 1 ]; then   # stopped by an unexpected error: still close with a count
-    echo "FAIL: the test runner stopped unexpectedly (exit $rc)"
-    FAILED=$((FAILED + 1)); summary
-  fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # The test clusters are new each time, so the tests declare the current one (its kube-system uid)
 # as the environment's cluster in a targets file of their own; test_wrong_cluster shows that the

@@ -47,19 +47,12 @@ stop_kubelet() {
   KUBELET_PID=""
 }
 cleanup() {
-  local rc=$?
   stop_kubelet; stop_controller
   [ -f "$WORK/ctl.pid" ] && { CTL_PID=$(cat "$WORK/ctl.pid"); stop_controller; }
   if [ -n "$CLUSTER" ]; then "$ROOT/scripts/cluster/down.sh" "$CLUSTER" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
-  if [ "$DONE" != 1 ]; then
-    echo "FAIL: the sealed-secrets tests stopped unexpectedly (exit $rc)"
-    FAILED=$((FAILED + 1)); summary
-  fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 until_ok() {   # until_ok SECONDS COMMAND...: bounded poll
   local deadline=$((SECONDS + $1)); shift

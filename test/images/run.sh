@@ -40,18 +40,12 @@ REPO_LOCK="$ROOT/images.lock.json"
 REPO_LOCK_SUM="$(sha256sum "$REPO_LOCK" 2>/dev/null || echo absent)"
 timed_summary() { echo "$(summary) (in $((SECONDS - T_START)) s)"; }
 cleanup() {
-  local rc=$? p
+  local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
-  if [ "$DONE" != 1 ]; then   # stopped by an unexpected error: still close with a count
-    echo "FAIL: the test runner stopped unexpectedly (exit $rc)"
-    FAILED=$((FAILED + 1)); timed_summary
-  fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup timed_summary
 
 
 # shellcheck source=../../scripts/lib/free-port.sh

@@ -30,4 +30,21 @@ t() {
 }
 
 fail() { echo "ASSERTION: $1"; [ $# -lt 2 ] || echo "$2"; exit 1; }
+
+# on_exit CLEANUP [REPORT]: runs the suite's CLEANUP when it exits, also after Ctrl-C or TERM. A run that an
+# unexpected error stopped before the suite's final DONE=1 still closes with a FAIL line and REPORT (default summary).
+on_exit() {
+  HARNESS_CLEANUP=$1; HARNESS_REPORT=${2:-summary}
+  trap harness_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+harness_exit() {
+  local rc=$?
+  "$HARNESS_CLEANUP"
+  if [ "$DONE" != 1 ]; then
+    echo "FAIL: the test runner stopped unexpectedly (exit $rc)"
+    FAILED=$((FAILED + 1)); "$HARNESS_REPORT"
+  fi
+}
 skip() { echo "$*"; exit 77; }
