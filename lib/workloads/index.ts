@@ -12,6 +12,7 @@ export * from './pod-template';
 export * as probes from './probes';
 export * from './quantity';
 export * from './security';
+export * from './sha256-sums';
 export * from './tls-proxy';
 export * from './web-service';
 export * from './workload';

@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import { Construct } from 'constructs';
 import * as kplus from '../core/kplus';
 import { AppContainerSpec } from './pod-template';
@@ -168,18 +167,3 @@ const FETCH_SCRIPT = [
   "fs.writeFileSync('/app/'+name,b);next(i+1)})}).on('error',function(e){console.error(name+': '+e.message);process.exit(1)})}",
   'next(0)',
 ].join('');
-
-/**
- * Reads a `sha256sum` file (`<hex>  <dir>/<file>` per line) into the map `FetchAtInit.sha256` takes. The shop's
- * upstream hashes live in one such file (images/shop/sources.sha256), read by the image build and by synth alike.
- */
-export function readSha256Sums(file: string): Readonly<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const [i, line] of fs.readFileSync(file, 'utf-8').split('\n').entries()) {
-    if (!line.trim() || line.startsWith('#')) continue;
-    const m = /^([a-f0-9]{64}) [ *](\S+)$/.exec(line);
-    if (!m) throw new Error(`${file}:${i + 1}: expected "<64 hex>  <path>", got ${JSON.stringify(line)}`);
-    out[m[2]] = m[1];
-  }
-  return out;
-}

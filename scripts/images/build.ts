@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { readSha256Sums } from '../../lib/workloads/sha256-sums';
 import { crane, describe, isLoopback, lockPath, lockRefs, parseRef, readLock, ROOT, shortPath, wantedPlatforms } from './lock';
 
 export const SHOP_COMMIT = '8ec04469d4ca0b6cea96e5061cf896967220f607';
@@ -41,18 +42,6 @@ const SOURCE_FILES = ['app.js', 'package.json'];
 const env = (name: string, fallback: string) => process.env[name] || fallback;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const size = (bytes: number) => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
-
-// "<sha256>  <service>/<file>" lines (sha256sum's format), so `sha256sum -c` can check them too.
-export function readChecksums(file: string): Map<string, string> {
-  const sums = new Map<string, string>();
-  readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-    if (line.trim() === '' || line.startsWith('#')) return;
-    const m = /^([a-f0-9]{64}) [ *](\S+)$/.exec(line.trim());
-    if (!m) throw new Error(`${file}:${i + 1}: expected "<sha256>  <service>/<file>", got "${line}"`);
-    sums.set(m[2], m[1]);
-  });
-  return sums;
-}
 
 async function download(url: string): Promise<Buffer> {
   let res: Response;
@@ -104,12 +93,12 @@ function pinnedBase(ref: string): { image: string; registry: string } {
 }
 
 // app.js + package.json, verified, then node_modules from the committed lockfile.
-async function prepareContext(svc: string, dir: string, sums: Map<string, string>): Promise<void> {
+async function prepareContext(svc: string, dir: string, sums: Readonly<Record<string, string>>): Promise<void> {
   const base = env('SHOP_SOURCES_URL', DEFAULT_SOURCES_URL).replace(/\/+$/, '');
   mkdirSync(dir, { recursive: true });
   for (const f of SOURCE_FILES) {
     const name = `${svc}/${f}`;
-    const expected = sums.get(name);
+    const expected = sums[name];
     if (!expected) throw new Error(`${name}: no sha256 in the checksum file; refusing to build from an unverified file`);
     const url = `${base}/${name}`;
     const body = await download(url);
@@ -142,7 +131,7 @@ interface BuildResult {
   phases: string;
 }
 
-async function buildOne(svc: string, work: string, buildah: string[], base: { image: string; registry: string }, sums: Map<string, string>): Promise<BuildResult> {
+async function buildOne(svc: string, work: string, buildah: string[], base: { image: string; registry: string }, sums: Readonly<Record<string, string>>): Promise<BuildResult> {
   const t0 = Date.now();
   const registry = process.env.IMAGES_REGISTRY!.replace(/\/+$/, '');
   const tag = env('SHOP_IMAGE_TAG', SHOP_COMMIT.slice(0, 7));
@@ -227,7 +216,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const base = pinnedBase(env('SHOP_BASE_IMAGE', DEFAULT_BASE_IMAGE));
   const sumsFile = env('SHOP_SOURCES_SHA256', path.join(SHOP_DIR, 'sources.sha256'));
-  const sums = readChecksums(sumsFile);
+  const sums = readSha256Sums(sumsFile);
 
   const work = mkdtempSync(path.join(os.tmpdir(), 'k8s-infra-images-'));
   // vfs: plain directories, works anywhere (no overlay mounts, no fuse). A scratch store by default, so a build
