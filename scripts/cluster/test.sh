@@ -29,10 +29,11 @@ t1=$SECONDS
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 rc=0
-[ "${SKIP_SEALED_SECRETS_TESTS:-0}" = 1 ] || timeout --kill-after=60 "${CLUSTER_TEST_TIMEOUT:-1800}" "$ROOT/test/cluster/sealed-secrets.sh" 2>&1 || rc=$?   # the real sealed-secrets controller: bootstrap, RBAC
-timeout --kill-after=60 "${CLUSTER_TEST_TIMEOUT:-1800}" "$ROOT/test/cluster/by-hand.sh" "$@" 2>&1 || rc=$?   # plain kubectl: by-hand commands, quiet re-apply, single-instance rollouts
-# Hard upper bound for the whole run (the runner tears its cluster down on SIGTERM).
-timeout --kill-after=60 "${CLUSTER_TEST_TIMEOUT:-1800}" "$ROOT/test/cluster/run.sh" "$@" 2>&1 | tee "$LOG" || rc=$?
+# Each suite has a hard upper bound (a runner tears its cluster down on SIGTERM).
+bounded() { timeout --kill-after=60 "${CLUSTER_TEST_TIMEOUT:-1800}" "$@"; }
+[ "${SKIP_SEALED_SECRETS_TESTS:-0}" = 1 ] || bounded "$ROOT/test/cluster/sealed-secrets.sh" 2>&1 || rc=$?   # the real sealed-secrets controller: bootstrap, RBAC
+bounded "$ROOT/test/cluster/by-hand.sh" "$@" 2>&1 || rc=$?   # plain kubectl: by-hand commands, quiet re-apply, single-instance rollouts
+bounded "$ROOT/test/cluster/run.sh" "$@" 2>&1 | tee "$LOG" || rc=$?   # scripts/deploy.sh, the pipeline
 t2=$SECONDS
 
 echo "test.sh: build $((t1 - t0))s, cluster tests $((t2 - t1))s"
