@@ -1,40 +1,18 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App } from 'cdk8s';
-import { GoOkChart } from './charts/go-ok';
-import { HashGeneratorChart } from './charts/hashgenerator';
-import { PlatformChart } from './charts/platform';
-import { ShopChart } from './charts/shop';
-import { ENVIRONMENTS, ENVIRONMENT_KEYS, EnvironmentConfig } from './environments';
-import { PLATFORM_KEYS } from './lib/core/platform';
-import { usePlatform } from './lib/core/platform-rules';
+import { EnvironmentConfig } from './environments';
+import { buildApp, selectEnvironments } from './environments/app';
 import { projectRoot } from './lib/core/project-root';
-import * as v from './lib/core/validation';
-import { applyImagePinning } from './lib/workloads/image-lock';
 import { environmentDoc, writeEnvironmentDocs } from './synth/diagram';
-import { whileBuilding, withinEnvironment } from './synth/errors';
+import { withinEnvironment } from './synth/errors';
 import { checkEscapeHatches } from './synth/escape-hatches';
 import { acquireSynthLock } from './synth/lock';
 import { ManifestObject, SchemaValidator, assertSchemaValid, writeValidationStamp } from './synth/schema-validation';
 import { assertNoPlaintextSecrets, replaceFolder, synthApp } from './synth/synth-output';
 
-/** Builds one environment's charts into an App writing to `outdir`. */
-export function buildApp(env: EnvironmentConfig, outdir: string): App {
-  const app = new App({ outdir, outputFileExtension: '.k8s.yaml' });
-  v.knownKeys(app, `environment "${env.name}"`, env, ENVIRONMENT_KEYS);
-  v.dnsLabel(app, 'environment name', env.name);
-  const platform = env.platform ?? {};
-  v.knownKeys(app, `environment "${env.name}".platform`, platform, PLATFORM_KEYS);
-  whileBuilding(app, () => {
-    usePlatform(app, platform);
-    applyImagePinning(app, platform.imagePinning, projectRoot());
-    new GoOkChart(app, 'go-ok', env.goOk, platform);
-    new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator, platform);
-    new ShopChart(app, 'shop', env.shop, platform);
-    if (env.sealedSecretsController?.deployedBy === 'this-repository') new PlatformChart(app, 'platform', env.sealedSecretsController);
-  });
-  return app;
-}
+// The synth: the model (environments/app.ts) built for every selected environment, then checked, staged and
+// promoted into dist/<env>/ (synth/). Run by synth/run-app.js, as cdk8s.yaml's app and by `npm run synth`.
 
 /**
  * One environment built and rendered in memory with every synth-time check but the schema (for tests and tools);
@@ -45,16 +23,6 @@ export function checkEnvironment(env: EnvironmentConfig): App {
     const app = buildApp(env, path.join(projectRoot(), '.cdk8s.check'));
     checkEscapeHatches(app, app.charts.flatMap((chart) => chart.toJson())); // rendered once, as synth does
     return app;
-  });
-}
-
-/** The environments to synthesize: `SYNTH_ENVIRONMENTS=a,b`, or every one that is synthesized by default. */
-export function selectEnvironments(spec = process.env.SYNTH_ENVIRONMENTS): readonly EnvironmentConfig[] {
-  if (!spec) return ENVIRONMENTS.filter((e) => e.synthByDefault ?? true);
-  return spec.split(',').map((name) => {
-    const env = ENVIRONMENTS.find((e) => e.name === name.trim());
-    if (!env) throw new Error(`SYNTH_ENVIRONMENTS: unknown environment "${name}"; known: ${ENVIRONMENTS.map((e) => e.name).join(', ')}`);
-    return env;
   });
 }
 
@@ -72,7 +40,7 @@ export function main(): void {
   const release = acquireSynthLock(project);
   // cdk8s-cli empties its output folder before it starts the app, even while another synth is at work: build in a
   // private folder, and hand the CLI its copy (for the validation plugin) only at the end. The CLI sets
-  // CDK8S_OUTDIR; scripts/synth.js runs no plugin and does not, so nothing is copied there.
+  // CDK8S_OUTDIR; synth/synth.js runs no plugin and does not, so nothing is copied there.
   const outdir = process.env.CDK8S_OUTDIR ? path.resolve(process.env.CDK8S_OUTDIR) : undefined;
   const staging = fs.mkdtempSync(path.join(project, '.cache', 'synth-'));
   try {
@@ -91,7 +59,7 @@ function synthAll(project: string, staging: string, outdir: string | undefined):
   const files: string[] = [];
   const docs: ReturnType<typeof environmentDoc>[] = []; // docs/environments/<env>.md, for the committed environments
   // Every environment is built and written first, and validated after: on a cold synth the validators are still
-  // being compiled on a worker thread (scripts/run-app.js) while this thread builds.
+  // being compiled on a worker thread (synth/run-app.js) while this thread builds.
   const built = envs.map((env) => withinEnvironment(env.name, () => synthEnvironment(env)));
   for (const [i, env] of envs.entries()) {
     withinEnvironment(env.name, () => assertSchemaValid(validator, built[i], `environment "${env.name}"`));

@@ -1,7 +1,7 @@
 /**
  * A generated app of BENCH_SERVICES web services (default 100), for `npm run bench`: how synth time grows with
- * the size of the model. Same constructs as the real charts, and the same path as main.ts run by scripts/synth.js:
- * bundled by scripts/run-app.js, written by synthApp, validated from memory at both Kubernetes versions (skipped
+ * the size of the model. Same constructs as the real charts, and the same path as main.ts run by synth/synth.js:
+ * bundled by synth/run-app.js, written by synthApp, validated from memory at both Kubernetes versions (skipped
  * when these exact objects passed before), and moved into `$SYNTH_TARGET_ROOT/dist/bench/` by rename.
  * BENCH_VARIANT changes every object (an annotation), so the bench can measure a synth after an edit.
  */

@@ -3,7 +3,7 @@
  * already built Apps of the committed environments): the first call, as one synth pays it, and the median after.
  */
 import * as os from 'os';
-import { buildApp, selectEnvironments } from '../main';
+import { buildApp, selectEnvironments } from '../environments/app';
 import { environmentDoc } from '../synth/diagram';
 
 export function docsGenerationSeconds(runs: number): { first: number; median: number } {

@@ -3,7 +3,7 @@
  * the same run (paired: ours and Helm alternate, and the ratio is the median of the per-pair ratios). Numbers,
  * never assertions. Wall times are medians of BENCH_RUNS (default 7) runs; on a loaded machine, run it again in
  * a quiet moment.
- *   - the everyday synth (`node scripts/synth.js`: both environments, schema validation at both Kubernetes
+ *   - the everyday synth (`node synth/synth.js`: both environments, schema validation at both Kubernetes
  *     versions, atomic promotion) vs Helm rendering the committed dist/production objects from a generated chart,
  *     with nothing changed and after an edit to a .ts file (our code bundled again);
  *   - plain `cdk8s synth` (the CLI, its validation plugin and report);
@@ -21,7 +21,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import { omitServerDefaults } from '../lib/core/server-defaults';
-import { copyProject } from './lib/project-copy';
+import { copyProject } from './project-copy';
 import { docsGenerationSeconds } from './bench-docs';
 
 const root = path.join(__dirname, '..');
@@ -59,13 +59,13 @@ function paired(ours: Run, peer: Run | undefined, runs = RUNS): { ours: number; 
 // --- ours -------------------------------------------------------------------------------------------------------
 const node = process.execPath;
 /** The everyday synth, promoting into a temporary root instead of the project's dist/. */
-const everyday = (env: Record<string, string | undefined> = {}): number => time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'small'), ...env });
+const everyday = (env: Record<string, string | undefined> = {}): number => time(node, ['synth/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'small'), ...env });
 /** A generated app, the way cdk8s synth and the launcher run it: empty staging folder, then the bundled app. */
 function generated(services: number, variant?: () => string): Run {
   const staging = path.join(tmp, `gen-${services}`, 'staging');
   return () => {
     fs.rmSync(staging, { recursive: true, force: true });
-    return time(node, ['scripts/run-app.js', 'scripts/bench-app.ts'], {
+    return time(node, ['synth/run-app.js', 'scripts/bench-app.ts'], {
       BENCH_SERVICES: String(services), BENCH_VARIANT: variant?.(), CDK8S_OUTDIR: staging, SYNTH_TARGET_ROOT: path.dirname(staging),
     });
   };
@@ -139,12 +139,12 @@ try {
   else console.log(`peer: ${execFileSync(helm, ['version', '--short'], { env: { ...process.env, ...helmEnv } }).toString().trim()} (tools/helm/go.mod)`);
 
   const small = paired(everyday, helm ? helmTemplate(productionChart()) : undefined);
-  row('small: everyday synth (node scripts/synth.js)', small, 'both environments, 2 Kubernetes versions, atomic');
+  row('small: everyday synth (node synth/synth.js)', small, 'both environments, 2 Kubernetes versions, atomic');
   if (helm) rows[rows.length - 1][4] += `; Helm: dist/production as a chart (${sameObjects(path.join(tmp, 'charts', 'production'), fs.readdirSync(path.join(root, 'dist', 'production')).map((f) => path.join(root, 'dist', 'production', f)))})`;
   // In a copy of the project: the first synth without .cache/, then edits (a comment appended to
   // environments/production.ts: our code is bundled again, the objects stay the same).
   const copy = copyProject(root, path.join(tmp, 'cold'));
-  const synthInCopy = () => time(node, ['scripts/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'cold-out') }, copy);
+  const synthInCopy = () => time(node, ['synth/synth.js'], { SYNTH_TARGET_ROOT: path.join(tmp, 'cold-out') }, copy);
   const coldSynth = () => {
     fs.rmSync(path.join(copy, '.cache'), { recursive: true, force: true });
     return synthInCopy();
@@ -155,8 +155,8 @@ try {
     fs.appendFileSync(path.join(copy, 'environments', 'production.ts'), `// bench edit ${edits++}\n`);
     return synthInCopy();
   }, helm ? helmTemplate(path.join(tmp, 'charts', 'production')) : undefined);
-  row('small: after an edit (node scripts/synth.js)', afterEdit, 'an edited .ts file: our code is bundled again (esbuild), then the same synth');
-  row('cold first synth (no .cache/)', { ours: cold }, 'node scripts/synth.js in a fresh copy: esbuild twice, the committed validators loaded');
+  row('small: after an edit (node synth/synth.js)', afterEdit, 'an edited .ts file: our code is bundled again (esbuild), then the same synth');
+  row('cold first synth (no .cache/)', { ours: cold }, 'node synth/synth.js in a fresh copy: esbuild twice, the committed validators loaded');
   // The same when the committed validators are stale (schemas or ajv changed): ajv compiles them on a worker thread.
   const committed = path.join(copy, 'schemas', 'compiled', 'validators.js');
   const saved = fs.readFileSync(committed);

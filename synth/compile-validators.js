@@ -1,7 +1,7 @@
 // Compiles every JSON schema under schemas/ (both Kubernetes versions, every kind, the CRDs) into ONE validator
 // module. The module for the committed schemas is committed too (schemas/compiled/validators.js, like imports/), so
 // a fresh clone does not compile at all; after a change to the schemas (or ajv), the module is compiled into
-// .cache/schema-validators/, on a worker thread that scripts/run-app.js starts before it bundles the app, so the
+// .cache/schema-validators/, on a worker thread that synth/run-app.js starts before it bundles the app, so the
 // compile runs on the second core while the first bundles and builds. synth/schema-validation.ts loads and runs it.
 // `node synth/compile-validators.js` (npm run schemas:validators) rewrites the committed module.
 //
@@ -245,7 +245,7 @@ function writeModule(tree, cacheDir) {
 }
 
 // --- compiling ahead, on a worker thread --------------------------------------------------------------------------
-// One process-wide slot: scripts/run-app.js starts the worker, the bundled SchemaValidator (same process, another
+// One process-wide slot: synth/run-app.js starts the worker, the bundled SchemaValidator (same process, another
 // module graph) waits for it. Flag values: 0 compiling, 1 written, 2 failed (the validator then compiles itself,
 // and reports any error). One worker for the whole tree, so the two Kubernetes versions share their common
 // definitions; on 2 cores the main thread is busy meanwhile anyway.
@@ -268,7 +268,7 @@ function compileAhead(schemaRoot, cacheDir) {
 }
 
 /**
- * Work for the main thread while it would otherwise wait for the worker (scripts/run-app.js: writing the bundles'
+ * Work for the main thread while it would otherwise wait for the worker (synth/run-app.js: writing the bundles'
  * V8 code caches), run once, by the first awaitAhead that finds the worker still busy.
  */
 function whileWaiting(task) {

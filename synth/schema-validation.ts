@@ -144,7 +144,7 @@ export class SchemaValidator {
     }
     const cached = compiler.modulePath(this.cacheDir, key);
     // The committed module when it is current (a fresh clone); else the cached one, compiled by a worker thread of
-    // scripts/run-app.js (wait for it) or here.
+    // synth/run-app.js (wait for it) or here.
     const file = fs.existsSync(cached) ? cached : compiler.committedModule(this.schemaRoot, key) ?? cached;
     if (file === cached && !fs.existsSync(cached) && !compiler.awaitAhead(key)) compiler.writeModule([...files.values()], this.cacheDir);
     const codeCacheFile = `${cached}.v8`;

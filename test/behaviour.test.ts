@@ -1,4 +1,4 @@
-import { selectEnvironments } from '../main';
+import { selectEnvironments } from '../environments/app';
 import { local } from '../environments/local';
 import { K8sObject, allObjects, matches, podTemplates } from './support';
 

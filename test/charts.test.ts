@@ -1,4 +1,4 @@
-import { selectEnvironments } from '../main';
+import { selectEnvironments } from '../environments/app';
 import { synthEnvironment } from './support';
 
 // "Did the output change": one snapshot per chart and environment. Correctness is asserted in

@@ -11,7 +11,7 @@ const root = path.join(__dirname, '..');
 test('synthesizing into a temporary folder gives exactly the committed docs/environments/', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-docs-'));
   try {
-    execFileSync(process.execPath, ['scripts/run-app.js'], {
+    execFileSync(process.execPath, ['synth/run-app.js'], {
       cwd: root, env: { ...process.env, CDK8S_OUTDIR: path.join(tmp, 'staging'), SYNTH_TARGET_ROOT: tmp }, stdio: 'pipe',
     });
     const fresh = path.join(tmp, DOCS_DIR);

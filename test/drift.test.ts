@@ -16,7 +16,7 @@ function listFiles(dir: string): string[] {
 test('synthesizing into a temporary folder gives exactly the committed dist/', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-'));
   try {
-    execFileSync(process.execPath, ['scripts/run-app.js'], {
+    execFileSync(process.execPath, ['synth/run-app.js'], {
       cwd: root, env: { ...process.env, CDK8S_OUTDIR: path.join(tmp, 'staging'), SYNTH_TARGET_ROOT: tmp }, stdio: 'pipe',
     });
     const fresh = path.join(tmp, 'dist');

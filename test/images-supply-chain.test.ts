@@ -2,9 +2,9 @@
 // themselves are tested for real by test/images/run.sh (npm run test:images), which needs Go tools and buildah.
 import { existsSync, readFileSync } from 'fs';
 import * as path from 'path';
-import { SHOP_SERVICES } from '../scripts/images/build';
+import { SHOP_SERVICES } from '../images/build';
 import { readSha256Sums } from '../lib/workloads/sha256-sums';
-import { formatLock, isLoopback, manifestUrl, parseRef, readLock } from '../scripts/images/lock';
+import { formatLock, isLoopback, manifestUrl, parseRef, readLock } from '../images/lock';
 
 const ROOT = path.resolve(__dirname, '..');
 const SHOP = path.join(ROOT, 'images/shop');

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { copyProject } from '../scripts/lib/project-copy';
+import { copyProject } from '../scripts/project-copy';
 
 // Tests that run the real synth do it in a copy of the project (as git sees it), so the checkout's dist/ is never
 // touched: a copy, then a byte-for-byte picture of a folder to compare before and after.
@@ -16,7 +16,7 @@ export function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
-/** A temporary copy of the project (scripts/lib/project-copy.ts), sharing the checkout's schema-validator cache. */
+/** A temporary copy of the project (scripts/project-copy.ts), sharing the checkout's schema-validator cache. */
 export function projectCopy(prefix = 'project-'): string {
   const tmp = copyProject(root, fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
   // Cached validators and passed-markers are keyed by content, so sharing them is safe and spares each copy

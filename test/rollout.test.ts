@@ -1,5 +1,5 @@
 import { Testing } from 'cdk8s';
-import { selectEnvironments } from '../main';
+import { selectEnvironments } from '../environments/app';
 import { AppChart, kplus } from '../lib/core';
 import { AppDeployment, RESTRICTED } from '../lib/workloads';
 import { K8sObject, allObjects, matches } from './support';

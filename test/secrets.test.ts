@@ -6,13 +6,13 @@ import * as path from 'path';
 import { Testing, Yaml } from 'cdk8s';
 import { ENVIRONMENTS, EnvironmentConfig } from '../environments';
 import { local } from '../environments/local';
-import { buildApp } from '../main';
+import { buildApp } from '../environments/app';
 import { AppChart } from '../lib/core/app-chart';
 import { AppSecret, AppSecretProps } from '../lib/config/app-secret';
 import { certificatePath, readCertificate, sealValues, sealedFilePath, writeSealedFile } from '../lib/config/secret-store';
 import { parseSealingCertificate } from '../lib/config/sealing';
 import { readManifests } from '../synth/synth-output';
-import { seal } from '../scripts/seal';
+import { seal } from '../deploy/seal';
 import { K8sObject, allObjects } from './support';
 
 // Secrets: sealing (checked against the real kubeseal), the AppSecret construct, its errors, and that no plaintext
@@ -294,9 +294,9 @@ describe('secret errors name the Secret and the file', () => {
   });
 
   test('npm run seal: usage errors exit 1 with the usage line', () => {
-    const r = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['scripts/seal.ts', 'local'], { cwd: root, encoding: 'utf-8' });
+    const r = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), ['deploy/seal.ts', 'local'], { cwd: root, encoding: 'utf-8' });
     expect([r.status, r.stderr.trim()]).toEqual([1, 'usage: npm run seal -- <environment> <secret-name> <folder | file | key=file>...']);
-    expect(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf-8')).scripts.seal).toBe('tsx scripts/seal.ts');
+    expect(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf-8')).scripts.seal).toBe('tsx deploy/seal.ts');
   });
 
   test('an expired sealing certificate is refused, like kubeseal does', () => {

@@ -1,7 +1,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Testing } from 'cdk8s';
-import { buildApp } from '../main';
+import { buildApp } from '../environments/app';
 import { EnvironmentConfig } from '../environments';
 
 /** A Kubernetes object as synthesized. */

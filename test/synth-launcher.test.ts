@@ -4,10 +4,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { snapshot, withProjectCopy } from './project-copy';
 
-// The everyday launcher (scripts/synth.js, `npm run synth`) runs the app without cdk8s-cli: it must keep cdk8s
+// The everyday launcher (synth/synth.js, `npm run synth`) runs the app without cdk8s-cli: it must keep cdk8s
 // synth's guarantees. A broken model leaves dist/ exactly as it was; a stale staging folder is never promoted.
 
-const synth = (dir: string) => spawnSync(process.execPath, [path.join(dir, 'scripts', 'synth.js')], { cwd: os.tmpdir(), encoding: 'utf-8', timeout: 60_000 });
+const synth = (dir: string) => spawnSync(process.execPath, [path.join(dir, 'synth', 'synth.js')], { cwd: os.tmpdir(), encoding: 'utf-8', timeout: 60_000 });
 
 test.each([
   ['a construct error', 'environments/local.ts', "image: 'cjimti/go-ok:v1'", "image: 'cjimti/go-ok:latest'", /synth failed: .*go-ok\/GoOk\/Workload: invalid container "go-ok" image/],
@@ -39,7 +39,7 @@ test('a stale chart in the CLI\'s staging folder (.cdk8s.out/) is never promoted
   });
 }, 90_000);
 
-// scripts/run-app.js: our code and the packages are two bundles; an edit re-bundles only ours.
+// synth/run-app.js: our code and the packages are two bundles; an edit re-bundles only ours.
 test('after an edit to a .ts file only our bundle is rebuilt; the packages bundle is reused; dist/ is the same', () => {
   withProjectCopy('launcher-', (dir) => {
     const app = path.join(dir, '.cache', 'app');

@@ -10,16 +10,16 @@ describe('synth lock', () => {
   beforeAll(() => { dir = projectCopy('lock-'); });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   const lockFile = () => path.join(dir, '.cache', 'synth.lock');
-  const synth = () => spawnSync(process.execPath, [path.join(dir, 'scripts', 'synth.js')], { cwd: dir, encoding: 'utf-8', timeout: 60_000 });
+  const synth = () => spawnSync(process.execPath, [path.join(dir, 'synth', 'synth.js')], { cwd: dir, encoding: 'utf-8', timeout: 60_000 });
 
   test('a synth while another holds the lock stops, naming it; dist/ is untouched', () => {
     const before = snapshot(path.join(dir, 'dist'));
     fs.mkdirSync(path.dirname(lockFile()), { recursive: true });
     // This jest worker plays the running synth: a live pid.
-    fs.writeFileSync(lockFile(), JSON.stringify({ pid: process.pid, since: '2026-11-26T20:00:00.000Z', command: 'scripts/synth.js' }));
+    fs.writeFileSync(lockFile(), JSON.stringify({ pid: process.pid, since: '2026-11-26T20:00:00.000Z', command: 'synth/synth.js' }));
     const run = synth();
     expect(run.status).not.toBe(0);
-    expect(run.stderr + run.stdout).toContain(`another synth is running in this checkout (pid ${process.pid} since 2026-11-26T20:00:00.000Z: scripts/synth.js)`);
+    expect(run.stderr + run.stdout).toContain(`another synth is running in this checkout (pid ${process.pid} since 2026-11-26T20:00:00.000Z: synth/synth.js)`);
     expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
     expect(fs.existsSync(lockFile())).toBe(true); // not ours to remove
   }, 90_000);

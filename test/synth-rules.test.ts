@@ -6,7 +6,8 @@ import { AppChart, kplus, usePlatform } from '../lib/core';
 import { AppContainerSpec, AppDeployment, probes, RESTRICTED, WebService } from '../lib/workloads';
 import { checkEnvironment } from '../main';
 import { checkEscapeHatches } from '../synth/escape-hatches';
-import { whileBuilding, withinEnvironment } from '../synth/errors';
+import { whileBuilding } from '../lib/core/errors';
+import { withinEnvironment } from '../synth/errors';
 
 // Every rule enforced where the value is written, at synth time. Each row: a bad input as a user would write it,
 // and a message that names the environment, the construct path and the field (the format

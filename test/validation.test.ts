@@ -15,7 +15,7 @@ import * as kplus from '../lib/core/kplus';
 import { AppContainerSpec } from '../lib/workloads/pod-template';
 import { RESTRICTED } from '../lib/workloads/security';
 import { WebService, WebServiceProps } from '../lib/workloads/web-service';
-import { buildApp, selectEnvironments } from '../main';
+import { buildApp, selectEnvironments } from '../environments/app';
 
 // One row per validation rule: what the user got wrong, and the words the error must contain (construct path,
 // field, value). Every error is thrown at synth time, before anything is written.

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 /**
  * Reads a `sha256sum` file (`<hex>  <dir>/<file>` per line, so `sha256sum -c` checks it too) into the map
  * `FetchAtInit.sha256` takes. The shop's upstream hashes live in one such file (images/shop/sources.sha256), read
- * by synth (production's fetch-at-init) and by the image build (scripts/images/build.ts) alike. Its own file: the
+ * by synth (production's fetch-at-init) and by the image build (images/build.ts) alike. Its own file: the
  * build imports it without the constructs.
  */
 export function readSha256Sums(file: string): Readonly<Record<string, string>> {

@@ -4,7 +4,7 @@
 # watched event by event. Each environment gets a fresh etcd + kube-apiserver + kube-controller-manager.
 #
 # Usage: test/cluster/by-hand.sh [ENV...]     (default: every folder of dist/ with *.k8s.yaml files)
-# Needs: binaries from scripts/cluster/build.sh, kubectl, jq. Prints PASS/FAIL and "N passed, N failed".
+# Needs: binaries from test/cluster/harness/build.sh, kubectl, jq. Prints PASS/FAIL and "N passed, N failed".
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -15,7 +15,7 @@ CLUSTER=""; WATCHER=""
 source "$ROOT/test/lib/harness.sh"
 cleanup() {
   [ -z "$WATCHER" ] || kill "$WATCHER" 2>/dev/null || true
-  [ -z "$CLUSTER" ] || "$ROOT/scripts/cluster/down.sh" "$CLUSTER" >/dev/null 2>&1 || true
+  [ -z "$CLUSTER" ] || "$ROOT/test/cluster/harness/down.sh" "$CLUSTER" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 on_exit cleanup
@@ -152,14 +152,14 @@ if [ $# -gt 0 ]; then ENVS=("$@"); else
 fi
 for ENV in "${ENVS[@]}"; do
   echo "--- $ENV (plain kubectl)"
-  CLUSTER="$("$ROOT/scripts/cluster/up.sh" --kcm)"
+  CLUSTER="$("$ROOT/test/cluster/harness/up.sh" --kcm)"
   # shellcheck disable=SC1091
   source "$CLUSTER/env"
   t "$ENV: the README's by-hand commands on an empty cluster" test_readme_commands
   t "$ENV: a second client-side apply reports every object unchanged" test_quiet_client_side
   t "$ENV: a second server-side apply writes nothing" test_quiet_server_side
   t "$ENV: a single-instance Deployment never runs two pods during a rollout" test_single_instance_rollout
-  "$ROOT/scripts/cluster/down.sh" "$CLUSTER" >/dev/null 2>&1 || true; CLUSTER=""
+  "$ROOT/test/cluster/harness/down.sh" "$CLUSTER" >/dev/null 2>&1 || true; CLUSTER=""
 done
 DONE=1
 summary

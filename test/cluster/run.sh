@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
-# Cluster tests: scripts/deploy.sh against a real kube-apiserver + etcd + kube-controller-manager
-# (scripts/cluster/up.sh). Every environment folder in dist/ gets a fresh cluster of its own.
+# Cluster tests: deploy/deploy.sh against a real kube-apiserver + etcd + kube-controller-manager
+# (test/cluster/harness/up.sh). Every environment folder in dist/ gets a fresh cluster of its own.
 # Objects are discovered from the manifests, nothing is hard-coded.
 #
 # Usage: test/cluster/run.sh [ENV...]      (default: every folder of dist/ with *.k8s.yaml files)
-# Needs: binaries from scripts/cluster/build.sh, kubectl, jq, openssl, git.
+# Needs: binaries from test/cluster/harness/build.sh, kubectl, jq, openssl, git.
 # Prints PASS/FAIL lines and closes with "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 shopt -s inherit_errexit
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-DEPLOY="$ROOT/scripts/deploy.sh"
+DEPLOY="$ROOT/deploy/deploy.sh"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-cluster-tests.XXXXXX")"
 CLUSTER=""
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
 cleanup() {
-  if [ -n "$CLUSTER" ]; then "$ROOT/scripts/cluster/down.sh" "$CLUSTER" || true; fi
+  if [ -n "$CLUSTER" ]; then "$ROOT/test/cluster/harness/down.sh" "$CLUSTER" || true; fi
   rm -rf "$WORK"
 }
 on_exit cleanup
@@ -398,20 +398,20 @@ test_wait_is_bounded() {
 test_git_check() {
   # Step 2 of the pipeline, in a scratch git repo holding a copy of the pipeline and dist/.
   local repo="$WORK/repo"
-  rm -rf "$repo"; mkdir -p "$repo/scripts" "$repo/dist"
-  cp "$DEPLOY" "$repo/scripts/"; cp -r "$WORK/dist/$ENV" "$repo/dist/"; cp -r "$ROOT/crds" "$repo/"
+  rm -rf "$repo"; mkdir -p "$repo/deploy" "$repo/dist"
+  cp "$DEPLOY" "$repo/deploy/"; cp -r "$WORK/dist/$ENV" "$repo/dist/"; cp -r "$ROOT/crds" "$repo/"
   declare_cluster "$ENV"; export DEPLOY_TARGETS="$WORK/targets.json"
   git -C "$repo" init -q
   git -C "$repo" add -A
   git -C "$repo" -c user.name=test -c user.email=test@example.invalid commit -qm fixture
-  SKIP_SYNTH=1 "$repo/scripts/deploy.sh" "$ENV" --dry-run >"$WORK/git1.log" 2>&1 || { cat "$WORK/git1.log"; fail "clean dist/ refused"; }
+  SKIP_SYNTH=1 "$repo/deploy/deploy.sh" "$ENV" --dry-run >"$WORK/git1.log" 2>&1 || { cat "$WORK/git1.log"; fail "clean dist/ refused"; }
   local f; f=$(ls "$repo/dist/$ENV"/*.k8s.yaml | head -1)
   echo "# edited" >>"$f"
-  if SKIP_SYNTH=1 "$repo/scripts/deploy.sh" "$ENV" --dry-run >"$WORK/git2.log" 2>&1; then fail "modified dist/ accepted"; fi
+  if SKIP_SYNTH=1 "$repo/deploy/deploy.sh" "$ENV" --dry-run >"$WORK/git2.log" 2>&1; then fail "modified dist/ accepted"; fi
   grep -q 'differs from the commit' "$WORK/git2.log" || { cat "$WORK/git2.log"; fail "no 'differs from the commit' message"; }
   git -C "$repo" checkout -q -- dist
   echo "{}" >"$repo/dist/$ENV/new.k8s.yaml"
-  if SKIP_SYNTH=1 "$repo/scripts/deploy.sh" "$ENV" --dry-run >"$WORK/git3.log" 2>&1; then fail "untracked file in dist/ accepted"; fi
+  if SKIP_SYNTH=1 "$repo/deploy/deploy.sh" "$ENV" --dry-run >"$WORK/git3.log" 2>&1; then fail "untracked file in dist/ accepted"; fi
   grep -q 'differs from the commit' "$WORK/git3.log" || { cat "$WORK/git3.log"; fail "no 'differs from the commit' message"; }
 }
 
@@ -735,7 +735,7 @@ fi
 [ ${#ENVS[@]} -gt 0 ] || { echo "no environments in $ROOT/dist (run the synth first)"; exit 1; }
 
 start_cluster() {   # start_cluster [--kcm]
-  CLUSTER=$("$ROOT/scripts/cluster/up.sh" "$@")
+  CLUSTER=$("$ROOT/test/cluster/harness/up.sh" "$@")
   # shellcheck disable=SC1091
   source "$CLUSTER/env"
   CLUSTER_UID=$(kubectl get namespace kube-system -o jsonpath='{.metadata.uid}')
@@ -778,7 +778,7 @@ for ENV in "${ENVS[@]}"; do
     first=0
   fi
 
-  "$ROOT/scripts/cluster/down.sh" "$CLUSTER"; CLUSTER=""
+  "$ROOT/test/cluster/harness/down.sh" "$CLUSTER"; CLUSTER=""
 done
 
 # Two environments on one cluster: production (A) and local (B) when both are being tested.
@@ -791,7 +791,7 @@ if printf '%s\n' "${ENVS[@]}" | grep -qx "$ENV_A" && printf '%s\n' "${ENVS[@]}" 
   t "[cross] a deploy to a cluster the environment does not declare is refused, nothing written" test_wrong_cluster
   t "[cross] $ENV_A then $ENV_B: $ENV_B is refused before writing, names the owners; $ENV_A untouched" test_envs_collide
   t "[cross] etcd stopped mid-deploy: the run fails within the deadline, naming the stage; a re-run converges" test_etcd_down
-  "$ROOT/scripts/cluster/down.sh" "$CLUSTER"; CLUSTER=""
+  "$ROOT/test/cluster/harness/down.sh" "$CLUSTER"; CLUSTER=""
 fi
 
 DONE=1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cluster tests with the real sealed-secrets controller (v0.40.0, built from its Go module by
-# scripts/build-sealed-secrets-controller.sh): `npm run bootstrap` from an empty cluster, for `local` (the
+# test/cluster/harness/build-sealed-secrets-controller.sh): `npm run bootstrap` from an empty cluster, for `local` (the
 # controller from our platform chart) and `production` (a controller "the platform team" installed).
 #
 # There is no kubelet in the test cluster, so the test plays it for the controller's pod only: when the
@@ -15,9 +15,9 @@
 # SEALED_SECRETS_CONTROLLER_URL=http://127.0.0.1:8080 instead (same endpoints /v1/cert.pem and /v1/verify).
 #
 # Every run works on a scratch copy of the working tree (bootstrap writes sealing/, secrets/ and dist/), with
-# its own clusters (scripts/cluster/up.sh --kcm), all stopped on exit.
+# its own clusters (test/cluster/harness/up.sh --kcm), all stopped on exit.
 #
-# Usage: test/cluster/sealed-secrets.sh        Needs: the control plane binaries (scripts/cluster/build.sh),
+# Usage: test/cluster/sealed-secrets.sh        Needs: the control plane binaries (test/cluster/harness/build.sh),
 # kubectl, jq, openssl, curl, unshare (util-linux) and root (for the mount namespace), free 127.0.0.1:8080.
 # Prints PASS/FAIL lines and closes with "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
@@ -49,7 +49,7 @@ stop_kubelet() {
 cleanup() {
   stop_kubelet; stop_controller
   [ -f "$WORK/ctl.pid" ] && { CTL_PID=$(cat "$WORK/ctl.pid"); stop_controller; }
-  if [ -n "$CLUSTER" ]; then "$ROOT/scripts/cluster/down.sh" "$CLUSTER" >/dev/null 2>&1 || true; fi
+  if [ -n "$CLUSTER" ]; then "$ROOT/test/cluster/harness/down.sh" "$CLUSTER" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
 }
 on_exit cleanup
@@ -127,8 +127,8 @@ make_project_copy() {
 }
 new_cluster() {
   stop_kubelet; stop_controller
-  if [ -n "$CLUSTER" ]; then "$ROOT/scripts/cluster/down.sh" "$CLUSTER" >/dev/null 2>&1 || true; fi
-  CLUSTER=$("$ROOT/scripts/cluster/up.sh" --kcm 2>"$WORK/up.log") || { cat "$WORK/up.log"; exit 1; }
+  if [ -n "$CLUSTER" ]; then "$ROOT/test/cluster/harness/down.sh" "$CLUSTER" >/dev/null 2>&1 || true; fi
+  CLUSTER=$("$ROOT/test/cluster/harness/up.sh" --kcm 2>"$WORK/up.log") || { cat "$WORK/up.log"; exit 1; }
   # shellcheck disable=SC1091
   source "$CLUSTER/env"
   local uid; uid=$(kubectl get namespace kube-system -o jsonpath='{.metadata.uid}')
@@ -192,7 +192,7 @@ test_bootstrap_again_no_change() {
   grep -q 'step 1/5 platform' "$WORK/again.log" && grep -q 'skipped: .* already serves' "$WORK/again.log" || fail "step 1 was not skipped"
   grep -q "skipped: sealing/$ENV.pem is the controller's certificate" "$WORK/again.log" || fail "step 2 was not skipped"
   grep -q 'sealing skipped' "$WORK/again.log" || fail "something was re-sealed"
-  (cd "$PROJ" && SKIP_SYNTH=1 ALLOW_DIRTY=1 scripts/deploy.sh "$ENV" --diff) >"$WORK/diff.log" 2>&1 || rc=$?
+  (cd "$PROJ" && SKIP_SYNTH=1 ALLOW_DIRTY=1 deploy/deploy.sh "$ENV" --diff) >"$WORK/diff.log" 2>&1 || rc=$?
   cat "$WORK/diff.log"
   [ "$rc" = 0 ] || fail "deploy.sh $ENV --diff after the second bootstrap exited $rc (changes pending)"
 }
@@ -370,7 +370,7 @@ test_rbac_without_events_patch() {   # a repeated event (the refused renamed cop
 # --- run ------------------------------------------------------------------------------------------
 command -v unshare >/dev/null || { echo "FAIL: unshare (util-linux) is required"; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "FAIL: root is required (a private mount namespace for the controller's in-cluster files)"; DONE=1; FAILED=1; summary; exit 1; }
-"$ROOT/scripts/build-sealed-secrets-controller.sh"
+"$ROOT/test/cluster/harness/build-sealed-secrets-controller.sh"
 if (exec 3<>"/dev/tcp/127.0.0.1/$CTL_PORT") 2>/dev/null; then
   echo "FAIL: 127.0.0.1:$CTL_PORT is in use (the controller's pod port, reached through the service proxy)"; DONE=1; FAILED=1; summary; exit 1
 fi

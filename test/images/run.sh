@@ -9,7 +9,7 @@
 # code: the real sources are checked against images/shop/sources.sha256 by the same code path.
 #
 # Usage: test/images/run.sh        (npm run test:images)
-# Needs: .cache/bin/{registry,crane} (npm run tools), buildah (scripts/images/install-buildah.sh), python3, jq, curl.
+# Needs: .cache/bin/{registry,crane} (npm run tools), buildah (images/install-buildah.sh), python3, jq, curl.
 # Without them it skips loudly (exit 0), unless CI is set: then a missing tool is a failure.
 # Prints PASS/FAIL/SKIP lines and closes with "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
@@ -22,7 +22,7 @@ T_START=$SECONDS
 missing=""
 [ -x "$BIN/registry" ] || missing="$missing .cache/bin/registry (npm run tools)"
 [ -x "$BIN/crane" ] || missing="$missing .cache/bin/crane (npm run tools)"
-command -v buildah >/dev/null || missing="$missing buildah (scripts/images/install-buildah.sh)"
+command -v buildah >/dev/null || missing="$missing buildah (images/install-buildah.sh)"
 for c in python3 jq curl tar; do command -v "$c" >/dev/null || missing="$missing $c"; done
 if [ -n "$missing" ]; then
   if [ -n "${CI:-}" ]; then
@@ -48,8 +48,8 @@ cleanup() {
 on_exit cleanup timed_summary
 
 
-# shellcheck source=../../scripts/lib/free-port.sh
-source "$ROOT/scripts/lib/free-port.sh"
+# shellcheck source=../lib/free-port.sh
+source "$ROOT/test/lib/free-port.sh"
 # Bounded wait: wait_for SECONDS PID COMMAND...; fails early when the daemon died.
 wait_for() {
   local timeout=$1 pid=$2; shift 2
@@ -133,7 +133,7 @@ test_lock_format() {
   grep -q '^      "platforms": \["linux/amd64", "linux/arm64"\],$' "$IMAGES_LOCK" || fail "platforms not on one 6-space-indented line" "$(cat "$IMAGES_LOCK")"
   # Reformatting the parsed file reproduces it byte for byte.
   (cd "$ROOT" && node_modules/.bin/tsx -e '
-    const { formatLock, readLock } = require("./scripts/images/lock.ts");
+    const { formatLock, readLock } = require("./images/lock.ts");
     process.stdout.write(formatLock(readLock(process.env.IMAGES_LOCK)));') | diff - "$IMAGES_LOCK" || fail "not in canonical format"
 }
 
@@ -188,7 +188,7 @@ test_synth_pins_from_lock_only() {
   ln -s "$ROOT/node_modules" "$copy/node_modules"
   sed -i "s|image: 'jakousa/dwk-app1:78031863af07c4c4cc3c96d07af68e8ce6e3afba'|image: '$ref'|" "$copy/environments/production.ts"
   grep -q "$ref" "$copy/environments/production.ts" || fail "test setup: hashgenerator image not replaced"
-  synth_copy() { (cd "$copy" && node scripts/synth.js) >"$WORK/synth.out" 2>&1 || { cat "$WORK/synth.out"; return 1; }; }
+  synth_copy() { (cd "$copy" && node synth/synth.js) >"$WORK/synth.out" 2>&1 || { cat "$WORK/synth.out"; return 1; }; }
   image_in_dist() { grep -o "image: $ref[^ ]*" "$copy/dist/production/hashgenerator.k8s.yaml" | sed 's/^image: //'; }
   push_index "$ref" first
   # No entry yet: synth refuses, naming the image and the command.
@@ -264,7 +264,7 @@ http.createServer((req, res) => {
 EOF
     printf '{"name":"%s","version":"1.0.0","main":"app.js","dependencies":{"standin-dep":"%s/deps/standin-dep-1.0.0.tgz"}}\n' \
       "$svc" "$SRC_URL" >"$SRC/$svc/package.json"
-    # The stand-in lockfile, made the way scripts/images/gen-shop-lockfiles.sh makes the real ones.
+    # The stand-in lockfile, made the way images/gen-shop-lockfiles.sh makes the real ones.
     cp "$SRC/$svc/package.json" "$WORK/lockfiles/$svc/"
     (cd "$WORK/lockfiles/$svc" && npm install --package-lock-only --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
   done

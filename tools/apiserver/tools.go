@@ -1,7 +1,7 @@
 //go:build tools
 
 // Package tools pins the commands this wrapper module builds, so that `go mod tidy` keeps their
-// dependencies in go.mod/go.sum. Built with: scripts/cluster/build.sh
+// dependencies in go.mod/go.sum. Built with: test/cluster/harness/build.sh
 package tools
 
 import (

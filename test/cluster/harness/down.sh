@@ -2,7 +2,7 @@
 # Stops a control plane started by up.sh: only the processes whose pids up.sh recorded in
 # DIR/pids/ (checked against their command line, so a recycled pid is never hit), then removes DIR.
 #
-# Usage: scripts/cluster/down.sh DIR     (KEEP_CLUSTER_DIR=1 keeps DIR and its logs)
+# Usage: test/cluster/harness/down.sh DIR     (KEEP_CLUSTER_DIR=1 keeps DIR and its logs)
 set -euo pipefail
 
 W="${1:?usage: $0 CLUSTER_DIR}"

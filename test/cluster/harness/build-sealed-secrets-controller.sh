@@ -11,11 +11,11 @@
 # source instead (its own go.mod/go.sum, GOFLAGS=-mod=mod).
 # A second run is a no-op while the pin, this script and the Go version are unchanged.
 #
-# Usage: scripts/build-sealed-secrets-controller.sh [--force]
+# Usage: test/cluster/harness/build-sealed-secrets-controller.sh [--force]
 # Env:   CLUSTER_BIN_DIR (default <repo>/.cache/bin); the usual GOMODCACHE/GOCACHE/GOPROXY.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 OUT="$BIN/sealed-secrets-controller"
 PIN_MOD="$ROOT/tools/kubeseal/go.mod"

@@ -1,4 +1,4 @@
-// The `app` command of cdk8s.yaml, and the engine of the everyday launcher scripts/synth.js.
+// The `app` command of cdk8s.yaml, and the engine of the everyday launcher synth/synth.js.
 // Runs main.ts from two esbuild bundles, loaded with V8's code cache:
 //   .cache/app/main.js         our code (main.ts, lib/, charts/, environments/, synth/, the parts of imports/ used),
 //                              ~170 KB, re-bundled in ~0.07 s after an edit;
@@ -10,7 +10,7 @@
 // Against ~0.2 s for tsx's loader hooks and ~3 s for the stock `ts-node main.ts` (it type-checks imports/k8s.ts on
 // every synth); type-checking stays in `npm test` and `npm run build`.
 //
-// `node scripts/run-app.js [entry.ts]` runs another entry point the same way (scripts/bench-app.ts: the bench
+// `node synth/run-app.js [entry.ts]` runs another entry point the same way (scripts/bench-app.ts: the bench
 // measures exactly this path); the bundles are .cache/app/<entry name>.js and .vendor.js.
 'use strict';
 const { execFileSync } = require('child_process');
@@ -78,7 +78,7 @@ function bundle() {
   if (!appCurrent) {
     // The slow path (first synth, or an edit): while esbuild bundles and the app runs on this thread, a worker
     // compiles the schema validators if the schemas changed or were never compiled (a cold synth: ~1 s of ajv).
-    compiler = require('../synth/compile-validators.js');
+    compiler = require('./compile-validators.js');
     compiler.compileAhead(path.join(root, 'schemas'), path.join(root, '.cache', 'schema-validators'));
     const meta = esbuild(entry, appFile, ['--packages=external']);
     const imported = Object.values(meta.inputs).flatMap((i) => i.imports.filter((im) => im.external).map((im) => im.path));

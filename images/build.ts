@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readSha256Sums } from '../../lib/workloads/sha256-sums';
+import { readSha256Sums } from '../lib/workloads/sha256-sums';
 import { crane, describe, isLoopback, lockPath, lockRefs, parseRef, readLock, ROOT, shortPath, wantedPlatforms } from './lock';
 
 export const SHOP_COMMIT = '8ec04469d4ca0b6cea96e5061cf896967220f607';
@@ -109,7 +109,7 @@ async function prepareContext(svc: string, dir: string, sums: Readonly<Record<st
     writeFileSync(path.join(dir, f), body);
   }
   const lockfile = path.join(env('SHOP_LOCKFILES_DIR', SHOP_DIR), svc, 'package-lock.json');
-  if (!existsSync(lockfile)) throw new Error(`${svc}: no lockfile ${lockfile} (scripts/images/gen-shop-lockfiles.sh writes it)`);
+  if (!existsSync(lockfile)) throw new Error(`${svc}: no lockfile ${lockfile} (images/gen-shop-lockfiles.sh writes it)`);
   copyFileSync(lockfile, path.join(dir, 'package-lock.json'));
   await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, quiet: true });
   // Same modes whatever the umask: files 0644, dirs 0755 (part of the layer's digest).
@@ -212,7 +212,7 @@ async function main(argv: string[]): Promise<void> {
   if (!process.env.IMAGES_REGISTRY) throw new Error('set IMAGES_REGISTRY to the repository prefix to push to, e.g. ghcr.io/<owner>/shop');
   const buildahBin = env('BUILDAH', 'buildah');
   if (!existsSync(buildahBin) && !which(buildahBin)) {
-    throw new Error(`${buildahBin} not found: install it with scripts/images/install-buildah.sh`);
+    throw new Error(`${buildahBin} not found: install it with images/install-buildah.sh`);
   }
   const base = pinnedBase(env('SHOP_BASE_IMAGE', DEFAULT_BASE_IMAGE));
   const sumsFile = env('SHOP_SOURCES_SHA256', path.join(SHOP_DIR, 'sources.sha256'));

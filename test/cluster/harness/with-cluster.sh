@@ -2,8 +2,8 @@
 # Runs a command against a fresh throw-away cluster and always tears it down afterwards
 # (trap on EXIT, also on failure or Ctrl-C). The command sees KUBECONFIG and CLUSTER_DIR.
 #
-# Usage: scripts/cluster/with-cluster.sh [--kcm] [--] COMMAND [ARGS...]
-#   e.g. scripts/cluster/with-cluster.sh --kcm -- kubectl get ns
+# Usage: test/cluster/harness/with-cluster.sh [--kcm] [--] COMMAND [ARGS...]
+#   e.g. test/cluster/harness/with-cluster.sh --kcm -- kubectl get ns
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"

@@ -4,12 +4,12 @@
 # Prints that folder on stdout; "$DIR/env" exports KUBECONFIG. Stop it with down.sh "$DIR".
 # If anything fails to come up, whatever was started is stopped again before exiting non-zero.
 #
-# Usage: scripts/cluster/up.sh [--kcm]
+# Usage: test/cluster/harness/up.sh [--kcm]
 # Env:   CLUSTER_BIN_DIR (binaries; default <repo>/.cache/bin), CLUSTER_START_TIMEOUT (s, default 120)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/../.." && pwd)"
+ROOT="$(cd "$HERE/../../.." && pwd)"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 TIMEOUT="${CLUSTER_START_TIMEOUT:-120}"
 KCM=0
@@ -17,7 +17,7 @@ KCM=0
 
 log() { echo "up.sh: $*" >&2; }
 for b in etcd kube-apiserver kube-controller-manager; do
-  [ -x "$BIN/$b" ] || { log "missing $BIN/$b: run scripts/cluster/build.sh first"; exit 1; }
+  [ -x "$BIN/$b" ] || { log "missing $BIN/$b: run test/cluster/harness/build.sh first"; exit 1; }
 done
 command -v openssl >/dev/null || { log "openssl is required"; exit 1; }
 
@@ -33,8 +33,8 @@ cleanup_on_failure() {
 }
 trap cleanup_on_failure EXIT
 
-# shellcheck source=../lib/free-port.sh
-source "$ROOT/scripts/lib/free-port.sh"
+# shellcheck source=../../lib/free-port.sh
+source "$ROOT/test/lib/free-port.sh"
 ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
 
 # Start a daemon in the background, its output in a log, its pid in pids/.

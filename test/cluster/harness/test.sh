@@ -4,10 +4,10 @@
 # environment in dist/ and always stops it). Works on a fresh machine: installs its few Debian
 # tools when missing, builds everything else from the Go module proxy.
 #
-# Usage: scripts/cluster/test.sh [ENV...]
+# Usage: test/cluster/harness/test.sh [ENV...]
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 export PATH="$PATH:$BIN"     # a kubectl built by build.sh (only where none is installed)
 
@@ -23,7 +23,7 @@ fi
 command -v go >/dev/null || { echo "test.sh: Go >= 1.23 is required to build the control plane" >&2; exit 1; }
 
 t0=$SECONDS
-"$ROOT/scripts/cluster/build.sh"
+"$ROOT/test/cluster/harness/build.sh"
 t1=$SECONDS
 
 LOG="$(mktemp)"
@@ -33,7 +33,7 @@ rc=0
 bounded() { timeout --kill-after=60 "${CLUSTER_TEST_TIMEOUT:-1800}" "$@"; }
 [ "${SKIP_SEALED_SECRETS_TESTS:-0}" = 1 ] || bounded "$ROOT/test/cluster/sealed-secrets.sh" 2>&1 || rc=$?   # the real sealed-secrets controller: bootstrap, RBAC
 bounded "$ROOT/test/cluster/by-hand.sh" "$@" 2>&1 || rc=$?   # plain kubectl: by-hand commands, quiet re-apply, single-instance rollouts
-bounded "$ROOT/test/cluster/run.sh" "$@" 2>&1 | tee "$LOG" || rc=$?   # scripts/deploy.sh, the pipeline
+bounded "$ROOT/test/cluster/run.sh" "$@" 2>&1 | tee "$LOG" || rc=$?   # deploy/deploy.sh, the pipeline
 t2=$SECONDS
 
 echo "test.sh: build $((t1 - t0))s, cluster tests $((t2 - t1))s"

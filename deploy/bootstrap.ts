@@ -10,13 +10,13 @@
 //                 environment's hosts) into the git-ignored secrets/<env>/plain/<name>/, only for environments
 //                 whose controller this repository deploys (never for a platform team's: those are real values)
 //   4. deploy     seal what changed, synth, check every SealedSecret with the controller (/v1/verify: one it
-//                 cannot open stops here, before anything reaches the cluster), deploy with scripts/deploy.sh
+//                 cannot open stops here, before anything reaches the cluster), deploy with deploy/deploy.sh
 //   5. wait       every SealedSecret Synced and its Secret there; the rollouts (bounded); then what to do next
 // A failed step stops the run with its name and what to do. Files are written whole or not at all; nothing is
 // committed (review and commit sealing/, secrets/<env>/ and dist/ yourself).
 //
 // Env: BOOTSTRAP_TIMEOUT (s, each wait; default 300), KUBECTL (default kubectl), SEALED_SECRETS_CONTROLLER_URL (reach
-// the controller directly, e.g. behind `kubectl port-forward`, instead of the API server's service proxy); scripts/deploy.sh's own settings
+// the controller directly, e.g. behind `kubectl port-forward`, instead of the API server's service proxy); deploy/deploy.sh's own settings
 // (DEPLOY_TARGETS, ...) pass through. ALLOW_DIRTY=1 is set for environments that deploy their own controller (a
 // throw-away cluster); for the others deploy.sh deploys only a committed dist/.
 import { execFileSync, spawnSync } from 'child_process';
@@ -31,7 +31,7 @@ import { AppSecret } from '../lib/config/app-secret';
 import { certificatePath, readSealedFile, sealedFilePath, secretRef, SealedFile } from '../lib/config/secret-store';
 import { parseSealingCertificate } from '../lib/config/sealing';
 import { projectRoot } from '../lib/core/project-root';
-import { buildApp } from '../main';
+import { buildApp } from '../environments/app';
 import { seal } from './seal';
 
 const USAGE = 'usage: npm run bootstrap -- <environment> [--no-rollout-wait]';

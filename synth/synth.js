@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The everyday synth: `node scripts/synth.js` (or `npm run synth`). What `cdk8s synth` does with this project,
-// without loading cdk8s-cli (~1000 modules, ~1 s before it starts the app): run the app (scripts/run-app.js:
+// The everyday synth: `node synth/synth.js` (or `npm run synth`). What `cdk8s synth` does with this project,
+// without loading cdk8s-cli (~1000 modules, ~1 s before it starts the app): run the app (synth/run-app.js:
 // main.ts builds every environment in a private staging folder, validates every object against the schemas at
 // both Kubernetes versions, and only then replaces each dist/<env>/ by rename). What it leaves out is the
 // validation plugin's second look, which main.ts's stamp makes a no-op, and so the plugin's copy of the output in

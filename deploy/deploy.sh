@@ -33,7 +33,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 usage() {
   cat <<'EOF'
-usage: scripts/deploy.sh <env> [--dry-run | --diff] [--wait] [--force-cluster] [--adopt]
+usage: deploy/deploy.sh <env> [--dry-run | --diff] [--wait] [--force-cluster] [--adopt]
 
   --dry-run        every stage with --dry-run=server (admission, validation, PodSecurity, prune preview)
   --diff           show what an apply would change (kubectl diff, what prune would delete, and

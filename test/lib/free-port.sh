@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # free_port: prints a free port on 127.0.0.1 (nothing answers on it), never the same one twice in this shell.
 # Ports below the kernel's ephemeral range (32768+), so that outgoing connections cannot grab them between this
-# check and the bind. Shared by scripts/cluster/up.sh and test/images/run.sh.
+# check and the bind. Shared by test/cluster/harness/up.sh and test/images/run.sh.
 used_ports=" "
 free_port() {
   local p

@@ -4,7 +4,7 @@
 # (record them in images/shop/README.md). Needs the npm registry. images:build installs with `npm ci` from
 # these lockfiles, so a dependency changes only when this script is rerun and the result committed.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+root="$(cd "$(dirname "$0")/.." && pwd)"
 for svc in api-gateway order-service payment-service db; do
   dir="$root/images/shop/$svc"
   rm -f "$dir/package-lock.json"

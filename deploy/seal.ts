@@ -15,7 +15,7 @@ import { projectRoot } from '../lib/core/project-root';
 import {
   certificatePath, missingKeys, parseFileSource, readCertificate, readPlainFiles, sealValues, sealedFilePath, secretRef, writeSealedFile,
 } from '../lib/config/secret-store';
-import { buildApp } from '../main';
+import { buildApp } from '../environments/app';
 
 const USAGE = 'usage: npm run seal -- <environment> <secret-name> <folder | file | key=file>...';
 const WHERE = 'npm run seal';

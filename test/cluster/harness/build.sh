@@ -4,12 +4,12 @@
 # and the Go module proxy (no Docker, no release downloads). A second run is a no-op while the
 # pins and this script are unchanged.
 #
-# Usage: scripts/cluster/build.sh [--force]
+# Usage: test/cluster/harness/build.sh [--force]
 # Env:   CLUSTER_BIN_DIR (default <repo>/.cache/bin), BUILD_KUBECTL=1 (build kubectl even if one
 #        is installed); the usual GOMODCACHE/GOCACHE/GOPROXY.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 SRC="$ROOT/tools/apiserver"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 FORCE="${1:-}"
