@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { AppChart, AppNamespace, identityLabels, imageVersion, kplus, PlatformConfig, PodSecurityLevel, projectRoot, v, ValidationError } from '../lib/core';
+import { AppChart, AppNamespace, identityLabels, imageVersion, kplus, platformOf, PodSecurityLevel, projectRoot, v, ValidationError } from '../lib/core';
 import { AppPod, probes, Resources, RESTRICTED, tlsProxySidecar, WebService } from '../lib/workloads';
 import { AppSecret, FileConfigMap, SecretSource } from '../lib/config';
 import { DefaultDenyNetworkPolicy, ExposedService, HostIngress, WorkloadNetworkPolicy } from '../lib/networking';
@@ -70,8 +70,9 @@ const NGINX_RESOURCES: Resources = {
  * of pod.yml with an nginx TLS proxy, and an Ingress for the host.
  */
 export class GoOkChart extends AppChart {
-  constructor(scope: Construct, id: string, config: GoOkConfig, platform: PlatformConfig = {}) {
+  constructor(scope: Construct, id: string, config: GoOkConfig) {
     super(scope, id, { partOf: APP });
+    const platform = platformOf(this);
     v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'serviceType', 'ingress', 'declaredPod', 'tlsProxyImage', 'tlsSecret', 'podSecurity']);
     v.knownKeys(this, 'config.ingress', config.ingress, ['host', 'className', 'tlsSecretName']);
     v.knownKeys(this, 'config.declaredPod', config.declaredPod, ['nodePorts', 'listenPorts']);
@@ -93,7 +94,6 @@ export class GoOkChart extends AppChart {
     const namespace = config.namespace;
     // `default` exists in every cluster and is not ours to label.
     if (namespace !== 'default') new AppNamespace(this, 'Namespace', { name: namespace, podSecurity: config.podSecurity });
-    const workloadPlatform = { dedicatedServiceAccount: platform.dedicatedServiceAccounts, highAvailability: platform.highAvailability };
 
     // `kubectl create deployment go-ok` + `kubectl expose deployments go-ok --port 8080 --type NodePort`.
     const goOk = new WebService(this, 'GoOk', {
@@ -102,7 +102,6 @@ export class GoOkChart extends AppChart {
       identity: { name: APP, component: 'server', version: imageVersion(config.image) },
       replicas: config.replicas,
       serviceType: config.serviceType,
-      ...workloadPlatform,
       containers: [{
         name: APP,
         image: config.image,
@@ -141,7 +140,6 @@ export class GoOkChart extends AppChart {
       namespace,
       identity: { name: APP, component: 'server', version: imageVersion(config.image) },
       selectorLabels: { app: 'go-ok-app', purpose: 'example' },
-      dedicatedServiceAccount: platform.dedicatedServiceAccounts,
       // PORT=80 as in pod.yml. Binding 80 (and nginx's 443) without root or NET_BIND_SERVICE: this namespaced,
       // safe sysctl lowers the privileged-port floor for this pod's network namespace only. Environments that
       // listen on unprivileged ports need neither the sysctl nor kube-linter's suppression of it.

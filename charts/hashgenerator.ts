@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { AppChart, AppNamespace, imageVersion, PlatformConfig, PodSecurityLevel, v } from '../lib/core';
+import { AppChart, AppNamespace, imageVersion, platformOf, PodSecurityLevel, v } from '../lib/core';
 import { AppContainerSpec, AppDeployment, IMAGE_ROOT, RESTRICTED } from '../lib/workloads';
 import { DefaultDenyNetworkPolicy, WorkloadNetworkPolicy } from '../lib/networking';
 
@@ -27,8 +27,9 @@ const NO_PROBE_REASON = 'hashgenerator listens on no port and has no health sign
 
 /** hashgenerator (DevOps with Kubernetes, part 1): prints a random hash every 5 s. Serves nothing. */
 export class HashGeneratorChart extends AppChart {
-  constructor(scope: Construct, id: string, config: HashGeneratorConfig, platform: PlatformConfig = {}) {
+  constructor(scope: Construct, id: string, config: HashGeneratorConfig) {
     super(scope, id, { partOf: APP });
+    const platform = platformOf(this);
     v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'runAs', 'podSecurity']);
     if (config.namespace !== 'default') {
       new AppNamespace(this, 'Namespace', { name: config.namespace, podSecurity: config.podSecurity });
@@ -44,8 +45,6 @@ export class HashGeneratorChart extends AppChart {
       identity: { name: APP, component: 'worker', version: imageVersion(config.image) },
       selectorLabels: { app: APP },
       replicas: config.replicas,
-      dedicatedServiceAccount: platform.dedicatedServiceAccounts,
-      highAvailability: platform.highAvailability,
       // No probes, on purpose (see NO_PROBE_REASON): an exec probe could only re-check that the process exists.
       annotations: {
         'ignore-check.kube-linter.io/no-liveness-probe': NO_PROBE_REASON,

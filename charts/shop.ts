@@ -1,6 +1,6 @@
 import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
-import { AppChart, AppNamespace, kplus, PlatformConfig, PodSecurityLevel, v, ValidationError } from '../lib/core';
+import { AppChart, AppNamespace, kplus, platformOf, PodSecurityLevel, v, ValidationError } from '../lib/core';
 import { AutoscalingSpec, nodeAppPod, NodeAppSource, probes, WebService } from '../lib/workloads';
 import { AppSecret, SecretSource } from '../lib/config';
 import { DefaultDenyNetworkPolicy, HostIngress, TrafficPeer, WorkloadNetworkPolicy } from '../lib/networking';
@@ -51,8 +51,9 @@ const SHOP = 'shop';
  * here they come from the peers' Services, so a rename or a new port reaches every caller.
  */
 export class ShopChart extends AppChart {
-  constructor(scope: Construct, id: string, config: ShopConfig, platform: PlatformConfig = {}) {
+  constructor(scope: Construct, id: string, config: ShopConfig) {
     super(scope, id, { partOf: SHOP });
+    const platform = platformOf(this);
     v.knownKeys(this, 'config', config, ['namespace', 'codeSource', 'gatewayServiceType', 'gatewayIngress', 'gatewayAutoscaling', 'replicas', 'podSecurity']);
     v.knownKeys(this, 'config.replicas', config.replicas, [...SERVICE_NAMES]);
     if (platform.networkPolicies && config.gatewayServiceType !== kplus.ServiceType.CLUSTER_IP) {
@@ -75,8 +76,6 @@ export class ShopChart extends AppChart {
         autoscaling: extra.autoscaling,
         singleInstanceReason: extra.singleInstanceReason,
         serviceType: extra.serviceType,
-        dedicatedServiceAccount: platform.dedicatedServiceAccounts,
-        highAvailability: platform.highAvailability,
         initContainers: code.initContainers,
         containers: [{
           name,

@@ -25,9 +25,9 @@ export function buildApp(env: EnvironmentConfig, outdir: string): App {
   whileBuilding(app, () => {
     usePlatform(app, platform);
     applyImagePinning(app, platform.imagePinning, projectRoot());
-    new GoOkChart(app, 'go-ok', env.goOk, platform);
-    new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator, platform);
-    new ShopChart(app, 'shop', env.shop, platform);
+    new GoOkChart(app, 'go-ok', env.goOk);
+    new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator);
+    new ShopChart(app, 'shop', env.shop);
     if (env.sealedSecretsController?.deployedBy === 'this-repository') new PlatformChart(app, 'platform', env.sealedSecretsController);
   });
   return app;

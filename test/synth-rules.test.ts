@@ -60,7 +60,7 @@ const rows: [string, () => unknown, RegExp][] = [
     /^\[production\] go-ok\/Ingress: invalid tlsSecretName "none": must name the TLS Secret for go-ok.imti.cloud/],
   ['a root container under restricted', () => prod({ hashgenerator: { ...production.hashgenerator, runAs: 'image' } }),
     /^\[production\] hashgenerator\/[\w/]+: invalid container "hashgenerator" security "image-default": must be restricted/],
-  ['a workload on the default ServiceAccount with dedicatedServiceAccounts', () => web({}, { replicas: 2 }, { dedicatedServiceAccounts: true }),
+  ['a workload that opts out of its own ServiceAccount under dedicatedServiceAccounts', () => web({}, { replicas: 2, dedicatedServiceAccount: false }, { dedicatedServiceAccounts: true }),
     /^\[unit\] test\/web\/Workload: invalid dedicatedServiceAccount false: must be true: platform.dedicatedServiceAccounts/],
   // 2. platform and policy values get Kubernetes syntax checks
   ['an Ingress controller namespace with capitals', () => controller({ namespace: 'Ingress-Nginx' }),
@@ -132,6 +132,7 @@ const ok: [string, () => unknown][] = [
     expect((ApiObject.of(d.deployment).toJson() as any).spec.revisionHistoryLimit).toBe(3);
   }],
   ['an annotation key with a DNS prefix', () => web({}, { annotations: { 'example.com/owner': 'team a' } })],
+  ['a workload under dedicatedServiceAccounts gets its own account by default', () => web({}, { replicas: 2 }, { dedicatedServiceAccounts: true })],
   ['every environment as committed', () => { checkEnvironment(production); checkEnvironment(local); }],
 ];
 

@@ -91,8 +91,8 @@ const cases: [string, () => unknown, RegExp][] = [
   ['unknown environment name', () => selectEnvironments('local,prod'), /SYNTH_ENVIRONMENTS: unknown environment "prod"; known: local/],
   ['unknown environment field', () => buildApp({ ...local, replicas: 3 } as never, tmp), /\(app\): invalid environment "local".replicas 3: is not a known setting/],
   ['unknown chart config field (typo)', () => new ShopChart(Testing.app(), 'shop', { ...local.shop, replica: {} } as never), /shop: invalid config.replica \{\}: is not a known setting/],
-  ['a LoadBalancer gateway behind NetworkPolicies that would drop its clients', () => new ShopChart(Testing.app(), 'shop',
-    { ...production.shop, gatewayServiceType: kplus.ServiceType.LOAD_BALANCER }, production.platform),
+  ['a LoadBalancer gateway behind NetworkPolicies that would drop its clients', () => buildApp(
+    { ...production, shop: { ...production.shop, gatewayServiceType: kplus.ServiceType.LOAD_BALANCER } }, tmp),
   /shop: invalid config.gatewayServiceType "LoadBalancer": must be ClusterIP \(exposed with gatewayIngress\) when NetworkPolicies are on/],
   ['unknown shop service in replicas', () => new ShopChart(Testing.app(), 'shop', { ...local.shop, replicas: { ...local.shop.replicas, 'orders-service': 1 } } as never),
     /shop: invalid config.replicas.orders-service 1: is not a known setting; known: api-gateway, order-service, payment-service, db/],

@@ -34,12 +34,12 @@ export interface AppDeploymentProps extends AppPodSpec {
   readonly autoscaling?: AutoscalingSpec;
   /**
    * Run as a ServiceAccount of its own, named like the Deployment, with no token mounted.
-   * @default false (the namespace's `default` account, no token mounted)
+   * @default the platform's `dedicatedServiceAccounts` (else the namespace's `default` account, no token mounted)
    */
   readonly dedicatedServiceAccount?: boolean;
   /**
    * With more than one replica: a PodDisruptionBudget allowing one disruption, and pods spread over nodes.
-   * @default false
+   * @default the platform's `highAvailability` (else false)
    */
   readonly highAvailability?: boolean;
   /**
@@ -109,9 +109,12 @@ export class AppDeployment extends Construct implements IExposable {
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
     v.annotations(this, 'annotations', props.annotations);
     v.annotations(this, 'podAnnotations', props.podAnnotations);
-    checkWorkloadPlatform(this, this.namespace, props.dedicatedServiceAccount);
+    const platform = platformOf(this);
+    const ownAccount = props.dedicatedServiceAccount ?? platform.dedicatedServiceAccounts;
+    const highAvailability = props.highAvailability ?? platform.highAvailability;
+    checkWorkloadPlatform(this, this.namespace, ownAccount);
     // A workload that serves traffic keeps serving while one pod is drained or replaced.
-    if (platformOf(this).highAvailability && this.ports.length > 0 && !this.singleInstance) {
+    if (platform.highAvailability && this.ports.length > 0 && !this.singleInstance) {
       const least = props.autoscaling ? props.autoscaling.minReplicas : this.replicas as number;
       if (least < 2) {
         throw ValidationError.of(this, props.autoscaling ? 'autoscaling.minReplicas' : 'replicas', least,
@@ -127,7 +130,7 @@ export class AppDeployment extends Construct implements IExposable {
         labels: { ...Chart.of(this).labels, ...this.selectorLabels, ...this.identityLabels },
         annotations: props.podAnnotations ? { ...props.podAnnotations } : undefined,
       },
-      serviceAccount: dedicatedServiceAccount(this, props.dedicatedServiceAccount, this),
+      serviceAccount: dedicatedServiceAccount(this, ownAccount, this),
       automountServiceAccountToken: false, // none of these apps talks to the Kubernetes API
       securityContext: podSecurityContext(props),
       // cdk8s-plus's own spreading is off: `highAvailability` adds anti-affinity and a spread constraint instead.
@@ -145,7 +148,7 @@ export class AppDeployment extends Construct implements IExposable {
       new CpuAutoscaler(this, 'Autoscaler', { ...props.autoscaling, deploymentName: this.name, namespace: this.namespace, labels: this.identityLabels });
     }
     const several = !this.singleInstance && (this.replicas === 'autoscaled' || this.replicas > 1);
-    if (props.highAvailability && several) {
+    if (highAvailability && several) {
       new DisruptionBudget(this, 'DisruptionBudget', {
         name: this.name, namespace: this.namespace, selectorLabels: this.selectorLabels, labels: this.identityLabels,
       });

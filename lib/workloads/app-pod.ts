@@ -4,6 +4,7 @@ import * as kplus from '../core/kplus';
 import { AppIdentity, identityLabels } from '../core/labels';
 import { AppPodSpec, ContainerPortSpec, buildPod, podSecurityContext } from './pod-template';
 import * as v from '../core/validation';
+import { platformOf } from '../core/platform-rules';
 import { CDK8S_ADDR_LABEL_POINTER, IExposable, checkWorkloadPlatform, dedicatedServiceAccount } from './workload';
 
 export interface AppPodProps extends AppPodSpec {
@@ -22,7 +23,7 @@ export interface AppPodProps extends AppPodSpec {
   readonly selectorLabels: Readonly<Record<string, string>>;
   /**
    * Run as a ServiceAccount of its own, named like the Pod, with no token mounted.
-   * @default false (the namespace's `default` account, no token mounted)
+   * @default the platform's `dedicatedServiceAccounts` (else the namespace's `default` account, no token mounted)
    */
   readonly dedicatedServiceAccount?: boolean;
 }
@@ -47,7 +48,8 @@ export class AppPod extends Construct implements IExposable {
     this.identityLabels = v.labels(this, 'labels', identityLabels({ ...props.identity, instance: this.name }));
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
     v.annotations(this, 'annotations', props.annotations);
-    checkWorkloadPlatform(this, this.namespace, props.dedicatedServiceAccount);
+    const ownAccount = props.dedicatedServiceAccount ?? platformOf(this).dedicatedServiceAccounts;
+    checkWorkloadPlatform(this, this.namespace, ownAccount);
 
     this.pod = new kplus.Pod(this, 'Resource', {
       metadata: {
@@ -56,7 +58,7 @@ export class AppPod extends Construct implements IExposable {
         labels: { ...this.selectorLabels, ...this.identityLabels },
         annotations: props.annotations ? { ...props.annotations } : undefined,
       },
-      serviceAccount: dedicatedServiceAccount(this, props.dedicatedServiceAccount, this),
+      serviceAccount: dedicatedServiceAccount(this, ownAccount, this),
       automountServiceAccountToken: false,
       securityContext: podSecurityContext(props),
     });
