@@ -74,7 +74,7 @@ MODE=apply; WAIT=0; FORCE_CLUSTER=0; ADOPT=0
 for a in "$@"; do
   case "$a" in
     --dry-run) MODE=dry-run ;;
-    --diff) MODE=diff ;;
+    --diff) MODE='diff' ;;
     --wait) WAIT=1 ;;
     --force-cluster) FORCE_CLUSTER=1 ;;
     --adopt) ADOPT=1 ;;

@@ -482,7 +482,7 @@ test_lock() {
 test_legacy_manager() {
   # An object as an older pipeline left it (same ApplySet, shared field manager "k8s-infra"): the
   # deploy hands its fields to k8s-infra-<env>, and then nothing is pending.
-  local line ref name ns idx managers
+  local line ref name ns idx
   line=$(first_namespaced_object)
   read -r ref name ns < <(refs_of <<<"$line")
   managers() { kget "$ref" "$name" "$ns" -o json --show-managed-fields | jq -r '.metadata.managedFields[] | select(.operation == "Apply") | .manager'; }

@@ -189,7 +189,7 @@ test_synth_pins_from_lock_only() {
   sed -i "s|image: 'jakousa/dwk-app1:78031863af07c4c4cc3c96d07af68e8ce6e3afba'|image: '$ref'|" "$copy/environments/production.ts"
   grep -q "$ref" "$copy/environments/production.ts" || fail "test setup: hashgenerator image not replaced"
   synth_copy() { (cd "$copy" && node synth/synth.js) >"$WORK/synth.out" 2>&1 || { cat "$WORK/synth.out"; return 1; }; }
-  image_in_dist() { grep -o "image: $ref[^ ]*" "$copy/dist/production/hashgenerator.k8s.yaml" | sed 's/^image: //'; }
+  image_in_dist() { grep -o "image: ${ref}[^ ]*" "$copy/dist/production/hashgenerator.k8s.yaml" | sed 's/^image: //'; }
   push_index "$ref" first
   # No entry yet: synth refuses, naming the image and the command.
   ! synth_copy || fail "synth passed with an image missing from the lock"
