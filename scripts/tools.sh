@@ -4,7 +4,8 @@
 #   kube-score                (tools/kube-score/go.mod)
 #   kubeseal                  (tools/kubeseal/go.mod)
 #   registry, crane           (tools/images/go.mod: distribution v3 and go-containerregistry, for images:*)
-# (tools/helm/go.mod, the peer of npm run bench, is built by the bench itself when it runs.)
+# (tools/helm/go.mod, the peer of npm run bench, is built by the bench itself when it runs; tools/actionlint/go.mod
+# and tools/python/requirements.txt by npm run lint:ci.)
 # Separate modules because the tools need incompatible k8s.io/* versions (see tools/go.mod).
 # The versions live only in those go.mod/go.sum files. A stamp (hash of Go version +
 # go.mod/go.sum) makes re-runs a no-op until a pin changes. Needs Go >= 1.24 (`tool`
