@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { App, Yaml } from 'cdk8s';
+import { ApiObject, App, Yaml } from 'cdk8s';
 import { Document, parseAllDocuments } from 'yaml';
 
 /**
@@ -75,6 +75,8 @@ export interface WrittenManifest {
 /**
  * `app.synth()`, with cdk8s's YAML writer replaced by {@link stringifyManifest} (byte-identical, ~10x faster) for
  * the duration of the call. Returns what was written, so the objects are not resolved (`chart.toJson()`) twice.
+ * What it returns is what synth validates, so it must be everything: if cdk8s ever writes a manifest without
+ * `Yaml.save`, or renders objects we did not see, this fails rather than let the validation pass on less.
  */
 export function synthApp(app: App): WrittenManifest[] {
   const written: WrittenManifest[] = [];
@@ -89,7 +91,22 @@ export function synthApp(app: App): WrittenManifest[] {
   } finally {
     yaml.save = original;
   }
+  assertAllSeen(app, written);
   return written;
+}
+
+/** Every manifest file in the output folder and every ApiObject of every chart went through our writer. */
+function assertAllSeen(app: App, written: readonly WrittenManifest[]): void {
+  const seen = new Set(written.map((w) => path.resolve(w.file)));
+  const onDisk = fs.readdirSync(app.outdir).filter((f) => f.endsWith('.yaml')).map((f) => path.resolve(app.outdir, f));
+  const unseen = onDisk.filter((f) => !seen.has(f));
+  const objects = written.reduce((n, w) => n + w.objects.filter((o) => o !== undefined).length, 0);
+  const expected = app.node.findAll().filter((c) => ApiObject.isApiObject(c)).length;
+  if (unseen.length > 0 || objects !== expected) {
+    throw new Error(`cdk8s wrote ${onDisk.length} manifest file(s) with ${expected} object(s), but the synth saw ${seen.size} file(s) with ${objects} `
+      + `object(s)${unseen.length ? ` (not seen: ${unseen.map((f) => path.basename(f)).join(', ')})` : ''}: the schema validation would check less than `
+      + 'is written. cdk8s no longer writes manifests through Yaml.save as synth/synth-output.ts expects; nothing was promoted.');
+  }
 }
 
 /**

@@ -1,4 +1,3 @@
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Construct } from 'constructs';
@@ -33,20 +32,16 @@ const PLACEHOLDER = /\{\{([A-Z][A-Z0-9_]*)\}\}/g;
 
 /**
  * A ConfigMap built from files in the repository, read at synth time. A missing, empty or oversized file is a
- * synth error, not a surprise at apply time. `checksum` changes with the content, for a pod annotation that
- * rolls pods when the config changes.
+ * synth error, not a surprise at apply time.
  */
 export class FileConfigMap extends Construct {
   public readonly name: string;
   public readonly configMap: kplus.ConfigMap;
-  /** sha256 of the keys and contents. */
-  public readonly checksum: string;
 
   constructor(scope: Construct, id: string, props: FileConfigMapProps) {
     super(scope, id);
     this.name = v.dnsSubdomain(this, 'name', props.name);
     const data: Record<string, string> = {};
-    const hash = createHash('sha256');
     let total = 0;
     const used = new Set<string>();
     for (const [key, rel] of Object.entries(props.files).sort(([a], [b]) => a.localeCompare(b))) {
@@ -67,11 +62,9 @@ export class FileConfigMap extends Construct {
         throw ValidationError.of(this, `files["${key}"]`, rel, `brings the ConfigMap to ${total} bytes; Kubernetes objects must stay under 1 MiB`);
       }
       data[key] = content;
-      hash.update(`${key}\0${content}\0`);
     }
     const unused = Object.keys(props.substitutions ?? {}).filter((k) => !used.has(k));
     if (unused.length) throw ValidationError.of(this, 'substitutions', unused.join(', '), 'must each appear as {{NAME}} in one of the files');
-    this.checksum = hash.digest('hex');
     this.configMap = new kplus.ConfigMap(this, 'Resource', {
       metadata: { name: this.name, namespace: props.namespace, labels: { ...props.labels } },
       data,

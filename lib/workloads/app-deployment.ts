@@ -56,11 +56,6 @@ export interface AppDeploymentProps extends AppPodSpec {
    * @default none
    */
   readonly annotations?: Readonly<Record<string, string>>;
-  /**
-   * Extra pod-template annotations, e.g. a config checksum that rolls pods when a ConfigMap changes.
-   * @default none
-   */
-  readonly podAnnotations?: Readonly<Record<string, string>>;
 }
 
 /** A Deployment with stable names and labels and stated defaults: the workload half of a service. */
@@ -108,7 +103,6 @@ export class AppDeployment extends Construct implements IExposable {
     this.identityLabels = v.labels(this, 'labels', identityLabels({ ...props.identity, instance: this.name }));
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
     v.annotations(this, 'annotations', props.annotations);
-    v.annotations(this, 'podAnnotations', props.podAnnotations);
     const platform = platformOf(this);
     const ownAccount = props.dedicatedServiceAccount ?? platform.dedicatedServiceAccounts;
     const highAvailability = props.highAvailability ?? platform.highAvailability;
@@ -126,10 +120,7 @@ export class AppDeployment extends Construct implements IExposable {
       metadata: { name: this.name, namespace: this.namespace, labels: { ...this.identityLabels }, annotations: Object.keys(annotations).length ? annotations : undefined },
       replicas: this.replicas === 'autoscaled' ? undefined : this.replicas,
       select: false, // cdk8s-plus would select on a hashed address label
-      podMetadata: {
-        labels: { ...Chart.of(this).labels, ...this.selectorLabels, ...this.identityLabels },
-        annotations: props.podAnnotations ? { ...props.podAnnotations } : undefined,
-      },
+      podMetadata: { labels: { ...Chart.of(this).labels, ...this.selectorLabels, ...this.identityLabels } },
       serviceAccount: dedicatedServiceAccount(this, ownAccount, this),
       automountServiceAccountToken: false, // none of these apps talks to the Kubernetes API
       securityContext: podSecurityContext(props),

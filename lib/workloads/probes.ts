@@ -1,6 +1,7 @@
 import { Duration } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { ValidationError } from '../core/errors';
+import { isObject, libraryInternal } from '../core/library-internals';
 import * as kplus from '../core/kplus';
 import * as v from '../core/validation';
 
@@ -42,11 +43,12 @@ export type ProbeKind = 'startup' | 'readiness' | 'liveness';
  * Checks a probe's timing where the container is built, so a nonsense value names the container, the probe and
  * the field (not a schema error on a derived field, or a probe that can never pass): period and timeout whole
  * seconds >= 1, timeout within the period, thresholds >= 1 (success 1 for liveness and startup, as the API server
- * requires), initial delay >= 0, and a startup budget (period x failureThreshold) of at least one period.
+ * requires), initial delay >= 0 (so a startup budget, period x failureThreshold, is at least one period).
  */
 export function checkProbe(scope: IConstruct, container: string, kind: ProbeKind, probe: kplus.Probe): void {
   const field = (f: string) => `container "${container}" ${kind} probe ${f}`;
-  const o = (probe as unknown as { probeOptions?: kplus.ProbeOptions }).probeOptions ?? {};
+  // cdk8s-plus keeps a probe's options private and renders them only into a container: read them, loudly.
+  const o: kplus.ProbeOptions = libraryInternal(scope, probe, 'probeOptions', 'cdk8s-plus-27', isObject);
   const seconds = (f: string, d: Duration | undefined, min: number, fallback: number): number => {
     if (d === undefined) return fallback;
     let s: number;
@@ -63,12 +65,9 @@ export function checkProbe(scope: IConstruct, container: string, kind: ProbeKind
   if (timeout > period) {
     throw ValidationError.of(scope, field('timeoutSeconds'), timeout, `must not be longer than the period (${period} s): the next check would start before this one timed out`);
   }
-  const failure = v.integer(scope, field('failureThreshold'), o.failureThreshold ?? 3, 1);
+  v.integer(scope, field('failureThreshold'), o.failureThreshold ?? 3, 1); // a startup budget of 0 attempts is caught here
   const success = v.integer(scope, field('successThreshold'), o.successThreshold ?? 1, 1);
   if (kind !== 'readiness' && success !== 1) {
     throw ValidationError.of(scope, field('successThreshold'), success, `must be 1 for a ${kind} probe (the API server rejects anything else)`);
-  }
-  if (kind === 'startup' && period * failure < period) {
-    throw ValidationError.of(scope, field('budget'), period * failure, `must be at least one period (${period} s)`);
   }
 }
