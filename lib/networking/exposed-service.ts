@@ -40,8 +40,26 @@ export interface ExposedServiceProps {
   readonly ports?: readonly ServicePortSpec[];
 }
 
-/** Every nodePort claimed in a construct tree, so two Services cannot claim the same one. */
-const claimedNodePorts = new WeakMap<object, Map<number, string>>();
+/**
+ * Every nodePort claimed in one App (one cluster), so two Services cannot claim the same one: a construct at the
+ * App's root, where the rule's scope is, rather than module state shared by every App a process builds.
+ */
+class NodePortClaims extends Construct {
+  static of(scope: Construct): NodePortClaims {
+    const root = scope.node.root as Construct;
+    return (root.node.tryFindChild(NodePortClaims.ID) as NodePortClaims | undefined) ?? new NodePortClaims(root, NodePortClaims.ID);
+  }
+
+  private static readonly ID = 'NodePortClaims';
+  private readonly claims = new Map<number, string>();
+
+  /** Claims `nodePort` for `claimant`, or throws naming the one that has it. */
+  claim(scope: Construct, field: string, nodePort: number, claimant: string): void {
+    const other = this.claims.get(nodePort);
+    if (other) throw ValidationError.of(scope, field, nodePort, `is already claimed by ${other}; every nodePort must be unique in the cluster`);
+    this.claims.set(nodePort, claimant);
+  }
+}
 
 /**
  * A Service derived from the workload it exposes: its selector is the workload's selector and each target port
@@ -86,7 +104,7 @@ export class ExposedService extends Construct {
           throw ValidationError.of(this, `ports["${s.targetPort}"].nodePort`, s.nodePort, `is only allowed on NodePort or LoadBalancer Services, not ${this.type}`);
         }
         v.nodePort(this, `ports["${s.targetPort}"].nodePort`, s.nodePort);
-        this.claimNodePort(s.nodePort);
+        NodePortClaims.of(this).claim(this, 'nodePort', s.nodePort, `${this.node.path} ports["${s.targetPort}"]`);
       }
       byName.set(declared.name, port);
       // Service port names equal container port names; targetPort becomes the name below.
@@ -121,14 +139,5 @@ export class ExposedService extends Construct {
   /** The in-cluster address peers use, `<service>.<namespace>:<port>`, as the shop's programs expect it. */
   public address(targetPort?: string): string {
     return `${this.name}.${this.namespace}:${this.port(targetPort)}`;
-  }
-
-  private claimNodePort(nodePort: number): void {
-    const root = this.node.root;
-    const claims = claimedNodePorts.get(root) ?? new Map<number, string>();
-    claimedNodePorts.set(root, claims);
-    const other = claims.get(nodePort);
-    if (other) throw ValidationError.of(this, 'nodePort', nodePort, `is already claimed by ${other}; every nodePort must be unique in the cluster`);
-    claims.set(nodePort, this.node.path);
   }
 }
