@@ -73,11 +73,11 @@ export class GoOkChart extends AppChart {
   constructor(scope: Construct, id: string, config: GoOkConfig) {
     super(scope, id, { partOf: APP });
     const platform = platformOf(this);
-    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'serviceType', 'ingress', 'declaredPod', 'tlsProxyImage', 'tlsSecret', 'podSecurity']);
-    v.knownKeys(this, 'config.ingress', config.ingress, ['host', 'className', 'tlsSecretName']);
-    v.knownKeys(this, 'config.declaredPod', config.declaredPod, ['nodePorts', 'listenPorts']);
+    v.knownKeys(this, 'config', config, v.keysOf<GoOkConfig>({ namespace: true, image: true, replicas: true, serviceType: true, ingress: true, declaredPod: true, tlsProxyImage: true, tlsSecret: true, podSecurity: true }));
+    v.knownKeys(this, 'config.ingress', config.ingress, v.keysOf<GoOkConfig['ingress']>({ host: true, className: true, tlsSecretName: true }));
+    v.knownKeys(this, 'config.declaredPod', config.declaredPod, v.keysOf<GoOkConfig['declaredPod']>({ nodePorts: true, listenPorts: true }));
     const listen = config.declaredPod.listenPorts ?? { app: 80, tls: 443 };
-    v.knownKeys(this, 'config.declaredPod.listenPorts', listen, ['app', 'tls']);
+    v.knownKeys(this, 'config.declaredPod.listenPorts', listen, v.keysOf<typeof listen>({ app: true, tls: true }));
     v.port(this, 'config.declaredPod.listenPorts.app', listen.app);
     v.port(this, 'config.declaredPod.listenPorts.tls', listen.tls);
     v.unique(this, 'config.declaredPod.listenPorts', [listen.app, listen.tls]);

@@ -30,7 +30,7 @@ export class HashGeneratorChart extends AppChart {
   constructor(scope: Construct, id: string, config: HashGeneratorConfig) {
     super(scope, id, { partOf: APP });
     const platform = platformOf(this);
-    v.knownKeys(this, 'config', config, ['namespace', 'image', 'replicas', 'runAs', 'podSecurity']);
+    v.knownKeys(this, 'config', config, v.keysOf<HashGeneratorConfig>({ namespace: true, image: true, replicas: true, runAs: true, podSecurity: true }));
     if (config.namespace !== 'default') {
       new AppNamespace(this, 'Namespace', { name: config.namespace, podSecurity: config.podSecurity });
     }

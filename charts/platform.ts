@@ -31,7 +31,7 @@ export class PlatformChart extends AppChart {
 
   constructor(scope: Construct, id: string, config: SealedSecretsControllerConfig) {
     super(scope, id, { partOf: 'platform' });
-    v.knownKeys(this, 'config', config, ['deployedBy', 'namespace', 'name', 'image']);
+    v.knownKeys(this, 'config', config, v.keysOf<SealedSecretsControllerConfig>({ deployedBy: true, namespace: true, name: true, image: true }));
     if (config.deployedBy !== 'this-repository') {
       throw new Error(`${this.node.path}: the platform chart deploys the controller only for deployedBy "this-repository", not "${config.deployedBy}"`);
     }

@@ -54,7 +54,7 @@ export class ShopChart extends AppChart {
   constructor(scope: Construct, id: string, config: ShopConfig) {
     super(scope, id, { partOf: SHOP });
     const platform = platformOf(this);
-    v.knownKeys(this, 'config', config, ['namespace', 'codeSource', 'gatewayServiceType', 'gatewayIngress', 'gatewayAutoscaling', 'replicas', 'podSecurity']);
+    v.knownKeys(this, 'config', config, v.keysOf<ShopConfig>({ namespace: true, codeSource: true, gatewayServiceType: true, gatewayIngress: true, gatewayAutoscaling: true, replicas: true, podSecurity: true }));
     v.knownKeys(this, 'config.replicas', config.replicas, [...SERVICE_NAMES]);
     if (platform.networkPolicies && config.gatewayServiceType !== kplus.ServiceType.CLUSTER_IP) {
       throw ValidationError.of(this, 'config.gatewayServiceType', config.gatewayServiceType,
@@ -111,7 +111,7 @@ export class ShopChart extends AppChart {
 
     if (config.gatewayIngress) {
       const ing = config.gatewayIngress;
-      v.knownKeys(this, 'config.gatewayIngress', ing, ['host', 'className', 'tlsSecret']);
+      v.knownKeys(this, 'config.gatewayIngress', ing, v.keysOf<NonNullable<ShopConfig['gatewayIngress']>>({ host: true, className: true, tlsSecret: true }));
       const tls = ing.tlsSecret && new AppSecret(this, 'GatewayTls', {
         name: `${gateway.name}-tls`,
         namespace: ns.name,

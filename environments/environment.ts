@@ -2,7 +2,7 @@ import { GoOkConfig } from '../charts/go-ok';
 import { HashGeneratorConfig } from '../charts/hashgenerator';
 import { SealedSecretsControllerConfig } from '../charts/platform';
 import { ShopConfig } from '../charts/shop';
-import { PlatformConfig } from '../lib/core';
+import { PlatformConfig, v } from '../lib/core';
 
 /**
  * Everything that differs between environments. main.ts synthesizes each into `dist/<name>/`; a new
@@ -39,5 +39,5 @@ export interface EnvironmentConfig {
   readonly sealedSecretsController?: SealedSecretsControllerConfig;
 }
 
-/** Every field of EnvironmentConfig: anything else in a config is a typo, and an error (see main.ts). */
-export const ENVIRONMENT_KEYS: readonly (keyof EnvironmentConfig)[] = ['name', 'outputRoot', 'synthByDefault', 'platform', 'goOk', 'hashgenerator', 'shop', 'sealedSecretsController'];
+/** Every field of EnvironmentConfig (compiler-checked): anything else in a config is a typo, and an error (environments/app.ts). */
+export const ENVIRONMENT_KEYS = v.keysOf<EnvironmentConfig>({ name: true, outputRoot: true, synthByDefault: true, platform: true, goOk: true, hashgenerator: true, shop: true, sealedSecretsController: true });

@@ -12,6 +12,7 @@ import { AppChart } from '../lib/core/app-chart';
 import { FileConfigMap } from '../lib/config/file-config-map';
 import { HostIngress } from '../lib/networking/host-ingress';
 import * as kplus from '../lib/core/kplus';
+import * as v from '../lib/core/validation';
 import { AppContainerSpec } from '../lib/workloads/pod-template';
 import { RESTRICTED } from '../lib/workloads/security';
 import { WebService, WebServiceProps } from '../lib/workloads/web-service';
@@ -102,5 +103,17 @@ describe('validation rules', () => {
   test('there is a case for every rule', () => expect(cases.length).toBeGreaterThanOrEqual(25));
   test.each(cases)('%s', (_rule, make, message) => {
     expect(make).toThrow(message);
+  });
+});
+
+describe('keysOf', () => {
+  // The known-key lists of configs and props are written with keysOf, so they cannot drift from their interfaces:
+  // `npm test` type-checks first, and these @ts-expect-error lines fail it if keysOf stops rejecting either case.
+  test('the compiler rejects a missing key and an unknown one', () => {
+    // @ts-expect-error a key of the interface is missing
+    v.keysOf<{ a: number; b?: string }>({ a: true });
+    // @ts-expect-error a key the interface does not have
+    v.keysOf<{ a: number }>({ a: true, c: true });
+    expect(v.keysOf<{ a: number; b?: string }>({ a: true, b: true })).toEqual(['a', 'b']);
   });
 });

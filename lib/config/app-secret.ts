@@ -56,7 +56,7 @@ export interface AppSecretProps {
   readonly baseDir?: string;
 }
 
-const PROPS: readonly (keyof AppSecretProps)[] = ['name', 'namespace', 'source', 'requiredKeys', 'type', 'labels', 'baseDir'];
+const PROPS = v.keysOf<AppSecretProps>({ name: true, namespace: true, source: true, requiredKeys: true, type: true, labels: true, baseDir: true });
 const SECRET_TYPE = /^[-._a-zA-Z0-9/]{1,253}$/;
 
 /**

@@ -1,6 +1,6 @@
 import { IConstruct } from 'constructs';
 import { ValidationError } from './errors';
-import { PlatformConfig } from './platform';
+import { NetworkPolicyConfig, PlatformConfig } from './platform';
 import * as v from './validation';
 
 /**
@@ -22,8 +22,8 @@ const CONTEXT_KEY = 'k8s-infra/platform';
 export function usePlatform(root: IConstruct, platform: PlatformConfig): void {
   const np = platform.networkPolicies;
   if (np) {
-    v.knownKeys(root, 'platform.networkPolicies', np, ['ingressController']);
-    v.knownKeys(root, 'platform.networkPolicies.ingressController', np.ingressController, ['namespace', 'podLabels']);
+    v.knownKeys(root, 'platform.networkPolicies', np, v.keysOf<NetworkPolicyConfig>({ ingressController: true }));
+    v.knownKeys(root, 'platform.networkPolicies.ingressController', np.ingressController, v.keysOf<NetworkPolicyConfig['ingressController']>({ namespace: true, podLabels: true }));
     v.dnsLabel(root, 'platform.networkPolicies.ingressController.namespace', np.ingressController?.namespace);
     const labels = np.ingressController?.podLabels;
     if (!labels || typeof labels !== 'object' || Object.keys(labels).length === 0) {

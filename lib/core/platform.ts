@@ -1,3 +1,5 @@
+import { keysOf } from './validation';
+
 /** What an environment's cluster offers and demands, applied by every chart. */
 export interface PlatformConfig {
   /**
@@ -53,4 +55,5 @@ export interface NetworkPolicyConfig {
   };
 }
 
-export const PLATFORM_KEYS: readonly (keyof PlatformConfig)[] = ['dedicatedServiceAccounts', 'highAvailability', 'networkPolicies', 'imagePinning', 'podSecurity', 'ingressTls'];
+/** Every field of PlatformConfig (compiler-checked): anything else is a typo, and an error. */
+export const PLATFORM_KEYS = keysOf<PlatformConfig>({ dedicatedServiceAccounts: true, highAvailability: true, networkPolicies: true, imagePinning: true, podSecurity: true, ingressTls: true });

@@ -128,6 +128,14 @@ export function httpPath(scope: IConstruct, field: string, value: string): strin
  * Rejects keys a typed config does not know, so a typo in a config built from JSON or spreads is an error rather
  * than a silently ignored setting.
  */
+/**
+ * Every key of `T`, for {@link knownKeys}: written once as `{ key: true, ... }` and checked by the compiler both
+ * ways, so the list cannot drift from the interface (a key it lacks, or one `T` does not have, is a type error).
+ */
+export function keysOf<T extends object>(keys: { readonly [K in keyof Required<T>]: true }): readonly (keyof T & string)[] {
+  return Object.keys(keys) as (keyof T & string)[];
+}
+
 export function knownKeys<T extends object>(scope: IConstruct, field: string, value: T, allowed: readonly (keyof T & string)[]): void {
   for (const k of Object.keys(value)) {
     if (!(allowed as readonly string[]).includes(k)) {

@@ -74,7 +74,7 @@ export interface SealedSecretsControllerProps {
   readonly image?: string;
 }
 
-const PROPS: readonly (keyof SealedSecretsControllerProps)[] = ['namespace', 'name', 'image'];
+const PROPS = v.keysOf<SealedSecretsControllerProps>({ namespace: true, name: true, image: true });
 
 /**
  * The sealed-secrets controller: ServiceAccount (its token is the controller's API identity), a ClusterRole with
