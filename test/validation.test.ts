@@ -42,6 +42,8 @@ const web = (over: Partial<WebServiceProps> = {}, c: Partial<AppContainerSpec> =
 });
 
 const cases: [string, () => unknown, RegExp][] = [
+  ['an API token from the namespace\'s shared default account', () => web({ kubernetesApiAccess: true }),
+    /test\/web\/Workload: invalid kubernetesApiAccess true: needs dedicatedServiceAccount/],
   ['name not a DNS-1123 label', () => web({ name: 'Web_App' }), /test\/web\/Workload: invalid name "Web_App": must be a DNS-1123 label/],
   ['name longer than 63', () => web({ name: 'a'.repeat(64) }), /invalid name "a{64}".*at most 63/],
   ['namespace not a DNS-1123 label', () => web({ namespace: 'Apps' }), /invalid namespace "Apps"/],
@@ -58,7 +60,7 @@ const cases: [string, () => unknown, RegExp][] = [
     const c = chart();
     web({ name: 'a', serviceType: kplus.ServiceType.NODE_PORT, servicePorts: [{ targetPort: 'http', nodePort: 31000 }] }, {}, new Construct(c, 'one'));
     web({ name: 'b', serviceType: kplus.ServiceType.NODE_PORT, servicePorts: [{ targetPort: 'http', nodePort: 31000 }] }, {}, new Construct(c, 'two'));
-  }, /test\/two\/web\/Service: invalid nodePort 31000: is already claimed by test\/one\/web\/Service/],
+  }, /test\/two\/web\/Service: invalid ports\["\w+"\].nodePort 31000: is already claimed by test\/one\/web\/Service/],
   ['Service targeting an undeclared port', () => web({ servicePorts: [{ targetPort: 'grpc' }] }), /invalid ports.targetPort "grpc": must name a port declared by test\/web\/Workload: http/],
   ['replicas < 0', () => web({ replicas: -1 }), /invalid replicas -1: must be a whole number >= 0/],
   ['replicas not an integer', () => web({ replicas: 1.5 }), /invalid replicas 1.5: must be a whole number/],

@@ -1,15 +1,11 @@
-import { ApiObject, Chart, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import { KubeClusterRole, KubeClusterRoleBinding, PolicyRule } from '../../imports/k8s';
-import { identityLabels } from '../core/labels';
-import * as kplus from '../core/kplus';
 import * as v from '../core/validation';
 import { ValidationError } from '../core/errors';
 import { ExposedService } from '../networking/exposed-service';
-import { buildPod, ContainerPortSpec, podSecurityContext } from '../workloads/pod-template';
+import { AppDeployment } from '../workloads/app-deployment';
 import * as probes from '../workloads/probes';
 import { RESTRICTED } from '../workloads/security';
-import { CDK8S_ADDR_LABEL_POINTER, IExposable } from '../workloads/workload';
 
 /**
  * The sealed-secrets release this project pins: kubeseal is built from tools/kubeseal/go.mod at this version,
@@ -78,19 +74,18 @@ const PROPS = v.keysOf<SealedSecretsControllerProps>({ namespace: true, name: tr
 
 /**
  * The sealed-secrets controller: ServiceAccount (its token is the controller's API identity), a ClusterRole with
- * exactly SEALED_SECRETS_CONTROLLER_RULES and its binding, a one-replica Deployment hardened like our own
- * workloads (non-root UID/GID 10001, read-only root, no capabilities, seccomp RuntimeDefault, requests and limits,
- * probes on /healthz and /readyz) and the ClusterIP Service kubeseal and `npm run bootstrap` fetch the certificate
+ * exactly SEALED_SECRETS_CONTROLLER_RULES and its binding, a single-instance AppDeployment hardened like every
+ * workload (non-root UID/GID 10001, read-only root, no capabilities, seccomp RuntimeDefault, requests and limits,
+ * probes on /healthz and /readyz, Recreate) and the ClusterIP Service kubeseal and `npm run bootstrap` fetch the certificate
  * through (`/api/v1/namespaces/<ns>/services/http:<name>:http/proxy/v1/cert.pem`).
  * The SealedSecret CRD is not part of it: crds/ holds it, and the deploy pipeline applies crds/ first.
  */
-export class SealedSecretsController extends Construct implements IExposable {
+export class SealedSecretsController extends Construct {
   public readonly name: string;
   public readonly namespace: string;
   public readonly image: string;
-  public readonly selectorLabels: Readonly<Record<string, string>>;
-  public readonly ports: readonly ContainerPortSpec[];
-  public readonly identityLabels: Readonly<Record<string, string>>;
+  /** The controller's Deployment (and its ServiceAccount), built like every workload. */
+  public readonly workload: AppDeployment;
   public readonly service: ExposedService;
 
   constructor(scope: Construct, id: string, props: SealedSecretsControllerProps = {}) {
@@ -103,29 +98,28 @@ export class SealedSecretsController extends Construct implements IExposable {
     if (tag !== undefined && tag.replace(/^v/, '') !== SEALED_SECRETS_VERSION) {
       throw ValidationError.of(this, 'image', this.image, `must be the release kubeseal is pinned to (${SEALED_SECRETS_VERSION}), so sealing and unsealing match`);
     }
-    this.identityLabels = identityLabels({ name: 'sealed-secrets', instance: this.name, component: 'controller', version: SEALED_SECRETS_VERSION });
-    this.selectorLabels = { app: this.name };
-    this.ports = [{ name: 'http', number: SEALED_SECRETS_HTTP_PORT }];
-    const metadata = { name: this.name, labels: { ...this.identityLabels } };
 
-    const serviceAccount = new kplus.ServiceAccount(this, 'ServiceAccount', {
-      metadata: { ...metadata, namespace: this.namespace },
-      automountToken: true, // the controller talks to the API server with this account's token
-    });
-    new KubeClusterRole(this, 'ClusterRole', { metadata, rules: SEALED_SECRETS_CONTROLLER_RULES.map((r) => ({ ...r })) });
-    new KubeClusterRoleBinding(this, 'ClusterRoleBinding', {
-      metadata,
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: this.name },
-      subjects: [{ kind: 'ServiceAccount', name: this.name, namespace: this.namespace }],
-    });
-
-    const spec = {
+    // The Deployment is built like every other workload (hardening, probes and their checks come from one place),
+    // with the one difference a controller needs: its own ServiceAccount's token, which is its API identity.
+    this.workload = new AppDeployment(this, 'Workload', {
+      name: this.name,
+      namespace: this.namespace,
+      identity: { name: 'sealed-secrets', component: 'controller', version: SEALED_SECRETS_VERSION },
+      selectorLabels: { app: this.name },
+      dedicatedServiceAccount: true,
+      kubernetesApiAccess: true,
+      // Two controllers must not race on the same key renewal: the old pod goes before the new one starts.
+      singleInstanceReason: 'one controller per cluster: two at once would both renew keys',
+      annotations: {
+        'kube-score/ignore-reason': 'one controller per cluster, replaced with Recreate: two at once would both renew keys',
+        'ignore-check.kube-linter.io/no-anti-affinity': 'a single replica has nothing to spread',
+      },
       containers: [{
         name: 'controller',
         image: this.image,
         // The image's entrypoint is the controller. Metrics (:8081) stay inside the pod: nothing scrapes them here.
         args: ['--listen-addr', `:${SEALED_SECRETS_HTTP_PORT}`, '--listen-metrics-addr', ':8081', '--update-status'],
-        port: this.ports[0],
+        port: { name: 'http', number: SEALED_SECRETS_HTTP_PORT },
         // /healthz answers once the listener is up; /readyz once the informers are started.
         liveness: probes.httpGet('/healthz', SEALED_SECRETS_HTTP_PORT, { failureThreshold: 6 }),
         readiness: probes.httpGet('/readyz', SEALED_SECRETS_HTTP_PORT),
@@ -138,27 +132,18 @@ export class SealedSecretsController extends Construct implements IExposable {
         security: RESTRICTED,
         writablePaths: ['/tmp'],
       }],
-    };
-    const deployment = new kplus.Deployment(this, 'Deployment', {
-      metadata: { ...metadata, namespace: this.namespace },
-      replicas: 1,
-      select: false,
-      podMetadata: { labels: { ...Chart.of(this).labels, ...this.selectorLabels, ...this.identityLabels } },
-      serviceAccount,
-      automountServiceAccountToken: true,
-      securityContext: podSecurityContext(spec),
-      spread: false,
-      // Two controllers must not race on the same key renewal: the old pod goes before the new one starts.
-      strategy: kplus.DeploymentStrategy.recreate(),
     });
-    deployment.select(kplus.LabelSelector.of({ labels: { ...this.selectorLabels } }));
-    const obj = ApiObject.of(deployment);
-    buildPod(this, deployment, obj, '/spec/template/spec', spec);
-    obj.addJsonPatch(JsonPatch.remove(`/spec/template/metadata/labels/${CDK8S_ADDR_LABEL_POINTER}`));
-    obj.metadata.addAnnotation('kube-score/ignore', 'deployment-replicas,deployment-strategy');
-    obj.metadata.addAnnotation('kube-score/ignore-reason', 'one controller per cluster, replaced with Recreate: two at once would both renew keys');
-    obj.metadata.addAnnotation('ignore-check.kube-linter.io/no-anti-affinity', 'a single replica has nothing to spread');
+    const metadata = { name: this.name, labels: { ...this.workload.identityLabels } };
+    const role = new KubeClusterRole(this, 'ClusterRole', { metadata, rules: SEALED_SECRETS_CONTROLLER_RULES.map((r) => ({ ...r })) });
+    const binding = new KubeClusterRoleBinding(this, 'ClusterRoleBinding', {
+      metadata,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: this.name },
+      subjects: [{ kind: 'ServiceAccount', name: this.name, namespace: this.namespace }],
+    });
+    // The controller starts with its permissions in place: the role and binding come before its Deployment.
+    binding.node.addDependency(role);
+    this.workload.deployment.node.addDependency(binding);
 
-    this.service = new ExposedService(this, 'Service', { target: this });
+    this.service = new ExposedService(this, 'Service', { target: this.workload });
   }
 }

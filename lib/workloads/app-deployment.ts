@@ -38,6 +38,13 @@ export interface AppDeploymentProps extends AppPodSpec {
    */
   readonly dedicatedServiceAccount?: boolean;
   /**
+   * Mount the ServiceAccount's API token: for a controller that talks to the Kubernetes API with its own
+   * ServiceAccount's permissions. Needs `dedicatedServiceAccount` (a token of the namespace's `default` account
+   * would be shared with every other workload there).
+   * @default false: none of the apps talks to the Kubernetes API, so no token is mounted
+   */
+  readonly kubernetesApiAccess?: boolean;
+  /**
    * With more than one replica: a PodDisruptionBudget allowing one disruption, and pods spread over nodes.
    * @default the platform's `highAvailability` (else false)
    */
@@ -107,6 +114,10 @@ export class AppDeployment extends Construct implements IExposable {
     const ownAccount = props.dedicatedServiceAccount ?? platform.dedicatedServiceAccounts;
     const highAvailability = props.highAvailability ?? platform.highAvailability;
     checkWorkloadPlatform(this, this.namespace, ownAccount);
+    const apiAccess = props.kubernetesApiAccess ?? false;
+    if (apiAccess && !ownAccount) {
+      throw ValidationError.of(this, 'kubernetesApiAccess', true, 'needs dedicatedServiceAccount: the token would be the namespace\'s default account, shared with every workload there');
+    }
     // A workload that serves traffic keeps serving while one pod is drained or replaced.
     if (platform.highAvailability && this.ports.length > 0 && !this.singleInstance) {
       const least = props.autoscaling ? props.autoscaling.minReplicas : this.replicas as number;
@@ -121,8 +132,8 @@ export class AppDeployment extends Construct implements IExposable {
       replicas: this.replicas === 'autoscaled' ? undefined : this.replicas,
       select: false, // cdk8s-plus would select on a hashed address label
       podMetadata: { labels: { ...Chart.of(this).labels, ...this.selectorLabels, ...this.identityLabels } },
-      serviceAccount: dedicatedServiceAccount(this, ownAccount, this),
-      automountServiceAccountToken: false, // none of these apps talks to the Kubernetes API
+      serviceAccount: dedicatedServiceAccount(this, ownAccount, this, apiAccess),
+      automountServiceAccountToken: apiAccess,
       securityContext: podSecurityContext(props),
       // cdk8s-plus's own spreading is off: `highAvailability` adds anti-affinity and a spread constraint instead.
       spread: false,

@@ -26,14 +26,14 @@ export const CDK8S_ADDR_LABEL_POINTER = 'cdk8s.io~1metadata.addr';
 
 /**
  * The ServiceAccount of a workload that asks for one: named like the workload, labelled like it, and with no API
- * token mounted (none of our programs talks to the Kubernetes API).
+ * token mounted unless the workload talks to the Kubernetes API (`apiAccess`: a controller).
  */
 export function dedicatedServiceAccount(scope: Construct, enabled: boolean | undefined,
-  w: Pick<IExposable, 'name' | 'namespace' | 'identityLabels'>): kplus.IServiceAccount | undefined {
+  w: Pick<IExposable, 'name' | 'namespace' | 'identityLabels'>, apiAccess = false): kplus.IServiceAccount | undefined {
   if (!enabled) return undefined;
   return new kplus.ServiceAccount(scope, 'ServiceAccount', {
     metadata: { name: w.name, namespace: w.namespace, labels: { ...w.identityLabels } },
-    automountToken: false,
+    automountToken: apiAccess,
   });
 }
 
