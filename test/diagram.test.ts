@@ -2,11 +2,13 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
-import { DOCS_DIR, GENERATED_NOTE, INTERNET, nodeId, peerNodeId } from '../synth/diagram';
+import { DOCS_DIR, GENERATED_NOTE, INTERNET, everyPodNodeId, namespaceNodeId, nodeId, peerNodeId } from '../synth/diagram';
 
 // The committed picture of each environment (docs/environments/<env>.md, drawn from the constructs) checked against
 // the committed YAML (dist/<env>/, parsed here) and read with Mermaid's own parser: every Service, Ingress host and
-// NetworkPolicy rule is in the picture, and every traffic edge it draws is one the NetworkPolicies allow.
+// NetworkPolicy rule is in the picture, and every traffic edge it draws is one the NetworkPolicies allow. A document
+// has an overview (one node per namespace) and then one diagram per namespace; the namespaces' diagrams are read as
+// one picture, with an edge of "every pod in <ns>" standing for one edge per workload of <ns>.
 // (docs-drift.test.ts checks that the committed docs are what synth generates.)
 
 const root = path.join(__dirname, '..');
@@ -24,10 +26,10 @@ interface Parsed {
 interface Workload { id: string; namespace: string; labels: Labels }
 interface Port { protocol: string; port: number }
 
-function mermaidBlock(markdown: string): string {
-  const parts = markdown.split('\n```mermaid\n');
-  expect(parts).toHaveLength(2);
-  return parts[1].split('\n```\n')[0];
+function mermaidBlocks(markdown: string): string[] {
+  const parts = markdown.split('\n```mermaid\n').slice(1);
+  expect(parts.length).toBeGreaterThan(1);
+  return parts.map((p) => p.split('\n```\n')[0]);
 }
 
 /** Runs Mermaid's parser (test/mermaid-parse.mjs, mermaid + jsdom) over the texts, in one process. */
@@ -81,15 +83,35 @@ function coversPorts(rulePorts: any[] | undefined, p: Port): boolean {
   return !rulePorts || rulePorts.some((r) => (r.protocol ?? 'TCP') === p.protocol && r.port === p.port);
 }
 
-let parsed: Map<string, Parsed>;
+/** An environment's diagrams as Mermaid read them: the overview, then one per namespace. */
+let parsed: Map<string, Parsed[]>;
 let brokenDiagram: Parsed;
 
 beforeAll(() => {
-  const texts = ENVIRONMENTS.map((env) => mermaidBlock(fs.readFileSync(path.join(root, DOCS_DIR, `${env}.md`), 'utf-8')));
-  const results = parseMermaid([...texts, 'flowchart LR\n  a["x"] --> b[["y"]\n']);
-  parsed = new Map(ENVIRONMENTS.map((env, i) => [env, results[i]]));
+  const texts = ENVIRONMENTS.map((env) => mermaidBlocks(fs.readFileSync(path.join(root, DOCS_DIR, `${env}.md`), 'utf-8')));
+  const results = parseMermaid([...texts.flat(), 'flowchart LR\n  a["x"] --> b[["y"]\n']);
+  let i = 0;
+  parsed = new Map(ENVIRONMENTS.map((env, e) => [env, texts[e].map(() => results[i++])]));
   brokenDiagram = results[results.length - 1];
 }, 60_000);
+
+/**
+ * The namespaces' diagrams read as one: a node's text from the diagram whose namespace box holds it (elsewhere it is
+ * drawn as a peer, by name), the edges of all, with "every pod in <ns>" as one edge per workload of <ns>.
+ */
+function combine(diagrams: Parsed[], workloads: Workload[]): Parsed {
+  const boxed = new Set(diagrams.flatMap((d) => d.subgraphs.flatMap((s) => s.nodes)));
+  const everyPod = new Map([...new Set(workloads.map((w) => w.namespace))].map((n) => [everyPodNodeId(n), workloads.filter((w) => w.namespace === n).map((w) => w.id)]));
+  const ends = (id: string) => everyPod.get(id) ?? [id];
+  const edges = diagrams.flatMap((d) => d.edges).flatMap((e) => ends(e.start).flatMap((start) => ends(e.end).map((end) => ({ ...e, start, end }))));
+  const vertices = diagrams.flatMap((d) => d.vertices);
+  return {
+    type: diagrams[0].type,
+    vertices: [...vertices.filter((v) => boxed.has(v.id)), ...vertices.filter((v) => !boxed.has(v.id))],
+    edges,
+    subgraphs: diagrams.flatMap((d) => d.subgraphs),
+  };
+}
 
 test('the Mermaid parser rejects a broken diagram (so its yes means something)', () => {
   expect(brokenDiagram.error).toMatch(/Parse error/);
@@ -106,17 +128,48 @@ test('there is a picture of each environment in dist/', () => {
 describe.each(ENVIRONMENTS)('docs/environments/%s.md', (env) => {
   const objects = readObjects(env);
   const workloads = workloadsOf(objects);
-  const diagram = () => {
-    const d = parsed.get(env)!;
-    expect(d.error).toBeUndefined();
-    return d;
+  const all = () => {
+    const ds = parsed.get(env)!;
+    for (const d of ds) expect(d.error).toBeUndefined();
+    return ds;
   };
+  const diagram = () => combine(all().slice(1), workloads);
+  const overview = () => all()[0];
   const vertex = (id: string) => diagram().vertices.find((v) => v.id === id);
   const edges = (start: string, end: string, stroke: string) => diagram().edges.filter((e) => e.start === start && e.end === end && e.stroke === stroke);
 
-  test('is a flowchart that Mermaid parses', () => {
-    expect(diagram().type).toBe('flowchart-v2');
+  test('is flowcharts that Mermaid parses: an overview, then one per namespace with its workloads', () => {
+    for (const d of all()) expect(d.type).toBe('flowchart-v2');
     expect(diagram().vertices.length).toBeGreaterThan(3);
+    const namespaces = [...new Set(workloads.map((w) => w.namespace))].sort();
+    const boxes = all().slice(1).map((d) => d.subgraphs.filter((s) => s.title.startsWith('namespace ')).map((s) => s.title.split(/[ :]/)[1]));
+    expect(boxes.every((b) => b.length === 1)).toBe(true);
+    expect(boxes.flat()).toEqual(expect.arrayContaining(namespaces));
+    for (const w of workloads) expect([w.id, all().slice(1).find((d) => d.subgraphs[0].nodes.includes(w.id))?.subgraphs[0].title]).toEqual([w.id, expect.stringMatching(new RegExp(`^namespace ${w.namespace}:`))]);
+  });
+
+  test('the overview has a node per namespace with its workloads, and every edge that crosses a namespace', () => {
+    const nsOf = new Map(workloads.map((w) => [w.id, namespaceNodeId(w.namespace)]));
+    for (const [id, namespace] of [...new Set(workloads.map((w) => w.namespace))].map((n) => [namespaceNodeId(n), n])) {
+      const text = overview().vertices.find((v) => v.id === id)?.text ?? '';
+      expect([id, text]).toEqual([id, expect.stringContaining(`namespace ${namespace}`)]);
+      for (const o of objects.filter((x) => ns(x) === namespace && ['Deployment', 'Pod', 'StatefulSet', 'DaemonSet'].includes(x.kind))) {
+        expect([id, text]).toEqual([id, expect.stringContaining(`${o.kind} ${o.metadata.name}`)]);
+      }
+    }
+    // An edge of a namespace's diagram whose ends are in different namespaces (a Service or Ingress is in its
+    // workload's namespace) is in the overview, between the namespaces' nodes, with its ports; and nothing else is.
+    const boxOf = new Map(all().slice(1).flatMap((d) => d.subgraphs[0].nodes.map((n) => [n, namespaceNodeId(d.subgraphs[0].title.split(/[ :]/)[1])])));
+    const end = (id: string) => nsOf.get(id) ?? boxOf.get(id) ?? id;
+    const crossing = diagram().edges.filter((e) => e.stroke !== 'dotted' && e.stroke !== 'invisible' && end(e.start) !== end(e.end));
+    const key = (e: { start: string; end: string; stroke: string }) => `${e.start}|${e.end}|${e.stroke}`;
+    const drawn = new Map(overview().edges.map((e) => [key(e), e.text.split(', ')]));
+    for (const e of crossing) {
+      const k = key({ ...e, start: end(e.start), end: end(e.end) });
+      expect([k, drawn.get(k)]).toEqual([k, expect.arrayContaining(e.text.split(', '))]);
+    }
+    const summarized = new Set(crossing.map((e) => key({ ...e, start: end(e.start), end: end(e.end) })));
+    for (const k of drawn.keys()) expect([k, summarized.has(k)]).toEqual([k, true]);
   });
 
   test('has a node for every workload, and every Service with its ports and an edge to each workload it selects', () => {
