@@ -1,6 +1,6 @@
 import { Testing } from 'cdk8s';
 import { selectEnvironments } from '../environments/app';
-import { AppChart, kplus } from '../lib/core';
+import { AppChart } from '../lib/core';
 import { AppDeployment, RESTRICTED } from '../lib/workloads';
 import { K8sObject, allObjects, matches } from './support';
 
@@ -88,6 +88,5 @@ describe('AppDeployment single instance', () => {
       containers: [{ name: 'web', image: 'web:1', resources: { cpu: { request: '1m', limit: '1m' }, memory: { request: '1Mi', limit: '1Mi' }, ephemeralStorage: { request: '1Mi', limit: '1Mi' } }, security: RESTRICTED }],
     });
     expect((Testing.synth(chart)[0] as K8sObject).spec.strategy.type).toBe('RollingUpdate');
-    expect(kplus.ServiceType.CLUSTER_IP).toBe('ClusterIP');
   });
 });
