@@ -16,6 +16,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { checkImageLock } from '../lib/workloads/image-lock';
 
 export const ROOT = path.resolve(__dirname, '..');
 
@@ -41,10 +42,13 @@ export function lockPath(): string {
 
 export function readLock(file = lockPath()): Lock {
   if (!existsSync(file)) return { comment: LOCK_COMMENT, images: {} };
-  const lock = JSON.parse(readFileSync(file, 'utf8')) as Lock;
-  if (typeof lock !== 'object' || lock === null || typeof lock.images !== 'object' || lock.images === null) {
-    throw new Error(`${file}: not an image lock (no "images" object)`);
+  let lock: Lock;
+  try {
+    lock = JSON.parse(readFileSync(file, 'utf8')) as Lock;
+  } catch (e) {
+    throw new Error(`${shortPath(file)}: invalid image lock: must be a readable JSON file (${(e as Error).message})`);
   }
+  checkImageLock(lock, shortPath(file)); // the synth's check: one reader's rules
   return lock;
 }
 

@@ -10,8 +10,6 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const C_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// docker/distribution reference grammar, simplified: [registry[:port]/]path[:tag][@sha256:hex]
-const IMAGE_REF = /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$/;
 
 export function dnsLabel(scope: IConstruct, field: string, value: string): string {
   if (typeof value !== 'string' || value.length > 63 || !DNS1123_LABEL.test(value)) {
@@ -88,14 +86,81 @@ export function replicas(scope: IConstruct, field: string, value: number): numbe
   return value;
 }
 
+// The OCI image reference grammar (github.com/distribution/reference): [host[:port]/]path[:tag][@digest]. The first
+// component is a registry host only when it has a "." or ":" or is "localhost" (how docker and the kubelet's
+// runtimes split it); else it is the first component of the repository path, and every path component is lowercase.
+const HOST_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
+const IPV6_HOST = /^\[[0-9a-fA-F:.]+\]$/;
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const KNOWN_DIGESTS: Record<string, RegExp> = { sha256: /^[a-f0-9]{64}$/, sha512: /^[a-f0-9]{128}$/ };
+
+/** The parts of an image reference, as the OCI reference grammar splits it. */
+export interface ImageReference {
+  /** Registry host (with its port), when the reference names one. */
+  readonly registry?: string;
+  /** Repository path, e.g. `cjimti/go-ok`. */
+  readonly repository: string;
+  readonly tag?: string;
+  /** `<algorithm>:<hex>`, e.g. `sha256:...`. */
+  readonly digest?: string;
+  /** The reference without its digest: how images.lock.json keys it. */
+  readonly withoutDigest: string;
+}
+
+/** Splits an image reference; returns what is wrong with it instead when it breaks the grammar. */
+export function parseImageReference(value: string): ImageReference | string {
+  if (typeof value !== 'string' || value === '') return 'must be a non-empty string';
+  let rest = value;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    const [algorithm] = digest.split(':');
+    if (!DIGEST_GRAMMAR.test(digest)) return `digest "${digest}" must be <algorithm>:<hex>, such as sha256:<64 lowercase hex>`;
+    const known = KNOWN_DIGESTS[algorithm];
+    if (!known) return `digest algorithm "${algorithm}" must be sha256 or sha512`;
+    if (!known.test(digest.slice(algorithm.length + 1))) return `digest "${digest}" must be ${algorithm}:<${algorithm === 'sha256' ? 64 : 128} lowercase hex>`;
+  }
+  let tag: string | undefined;
+  const lastSlash = rest.lastIndexOf('/');
+  const colon = rest.lastIndexOf(':');
+  if (colon > lastSlash) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) return `tag "${tag}" must be 1-128 letters, digits, "_", "." and "-", not starting with "." or "-"`;
+  }
+  if (rest.length > 255) return 'name must be at most 255 characters';
+  const components = rest.split('/');
+  let registry: string | undefined;
+  const first = components[0];
+  if (components.length > 1 && (/[.:]/.test(first) || first === 'localhost')) {
+    registry = components.shift()!;
+    const [host, port, extra] = IPV6_HOST.test(registry) ? [registry] : registry.startsWith('[')
+      ? [registry.slice(0, registry.indexOf(']') + 1), registry.slice(registry.indexOf(']') + 2)] : registry.split(':');
+    const hostOk = IPV6_HOST.test(host) || (host !== '' && host.split('.').every((c) => HOST_COMPONENT.test(c)));
+    if (!hostOk || extra !== undefined || (port !== undefined && !/^[0-9]+$/.test(port))) {
+      return `registry "${registry}" must be a host name (letters, digits, "-" and "."), optionally with :<port>`;
+    }
+  }
+  for (const c of components) {
+    if (!PATH_COMPONENT.test(c)) {
+      return `repository path component "${c}" must be lowercase letters and digits, joined by ".", "_", "__" or "-"`
+        + (c.toLowerCase() !== c && c === components[0] && !registry ? ' (a first component without "." or ":" is a path, not a registry host)' : '');
+    }
+  }
+  return { registry, repository: components.join('/'), tag, digest, withoutDigest: at >= 0 ? value.slice(0, at) : value };
+}
+
 /** An image reference pinned to a tag other than `latest`, or to a digest. */
 export function pinnedImage(scope: IConstruct, field: string, value: string): string {
-  const m = typeof value === 'string' ? IMAGE_REF.exec(value) : null;
-  if (!m) {
-    throw ValidationError.of(scope, field, value, 'must be a valid image reference such as "registry/repo:tag" or "repo@sha256:<64 hex>"');
+  const ref = parseImageReference(value);
+  if (typeof ref === 'string') {
+    throw ValidationError.of(scope, field, value, `must be a valid image reference such as "registry/repo:tag" or "repo@sha256:<64 hex>": ${ref}`);
   }
-  const [, tag, digest] = m;
-  if (!digest && (!tag || tag === 'latest')) {
+  if (!ref.digest && (!ref.tag || ref.tag === 'latest')) {
     throw ValidationError.of(scope, field, value, 'must be pinned to a tag other than "latest" or to a digest, so every rollout runs the same code');
   }
   return value;

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { ApiObject } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { ValidationError } from '../core/errors';
+import { parseImageReference } from '../core/validation';
 
 /** One resolved image: what `npm run images:lock` / `images:build` record in images.lock.json. */
 export interface ImageLockEntry {
@@ -38,24 +39,42 @@ export interface ImagePinning {
   readonly exceptions: Readonly<Record<string, string>>;
 }
 
-/** Reads and checks images.lock.json; a malformed file or entry is an error naming it. */
-export function readImageLock(scope: IConstruct, file: string): ImageLockFile {
-  let parsed: any;
+/** How a lock file is named in messages: relative to where the command runs (`images.lock.json` for the synth). */
+const shown = (file: string) => path.relative(process.cwd(), file) || file;
+
+/**
+ * Reads and checks images.lock.json; a malformed file or entry is an error located at the file (not at a construct:
+ * the lock is no construct's value). The synth checks it on every run, whether or not an environment pins images,
+ * and images:lock / images:build read it through {@link checkImageLock} too.
+ */
+export function readImageLock(file: string): ImageLockFile {
+  let parsed: unknown;
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf-8'));
   } catch (e) {
-    throw ValidationError.of(scope, 'image lock', file, `must be a readable JSON file (${(e as Error).message}); create it with npm run images:lock`);
+    throw new ValidationError(shown(file), 'image lock', file, `must be a readable JSON file (${(e as Error).message}); create it with npm run images:lock`);
   }
-  if (!parsed || typeof parsed.images !== 'object' || Array.isArray(parsed.images)) {
-    throw ValidationError.of(scope, 'image lock', file, 'must hold an object "images": { "<ref>": { "digest": "sha256:...", ... } }');
+  return checkImageLock(parsed, shown(file));
+}
+
+/** Checks a parsed lock (`file` names it in messages): an object "images" of reference -> entry with a digest. */
+export function checkImageLock(parsed: unknown, file: string): ImageLockFile {
+  const lock = parsed as ImageLockFile;
+  if (!lock || typeof lock !== 'object' || typeof lock.images !== 'object' || lock.images === null || Array.isArray(lock.images)) {
+    throw new ValidationError(file, 'image lock', lock, 'must hold an object "images": { "<ref>": { "digest": "sha256:...", ... } }');
   }
-  for (const [ref, entry] of Object.entries<any>(parsed.images)) {
-    if (!entry || !DIGEST.test(entry.digest)) {
-      throw ValidationError.of(scope, `image lock entry "${ref}" digest`, entry?.digest, 'must be sha256:<64 lowercase hex>');
+  for (const [ref, entry] of Object.entries<any>(lock.images)) {
+    if (!entry || typeof entry !== 'object' || !DIGEST.test(entry.digest)) {
+      throw new ValidationError(file, `image lock entry "${ref}" digest`, entry?.digest, 'must be sha256:<64 lowercase hex>');
     }
-    if (ref.includes('@')) throw ValidationError.of(scope, 'image lock entry', ref, 'must be a reference without a digest (the digest is the value)');
+    if (ref.includes('@')) throw new ValidationError(file, 'image lock entry', ref, 'must be a reference without a digest (the digest is the value)');
+    const parsedRef = parseImageReference(ref);
+    if (typeof parsedRef === 'string') throw new ValidationError(file, 'image lock entry', ref, `must be a valid image reference: ${parsedRef}`);
+    if (entry.platforms !== undefined && (!Array.isArray(entry.platforms) || !entry.platforms.every((p: unknown) => typeof p === 'string'))) {
+      throw new ValidationError(file, `image lock entry "${ref}" platforms`, entry.platforms, 'must be a list of platforms such as "linux/amd64"');
+    }
   }
-  return parsed as ImageLockFile;
+  return lock;
 }
 
 /** Makes every pod built under `root` (an App) run its images by digest from the lock. */
@@ -69,7 +88,17 @@ export function pinImages(root: IConstruct, pinning: ImagePinning): void {
  */
 export function resolveImage(scope: IConstruct, podObject: ApiObject, field: string, ref: string): string {
   const pinning = scope.node.tryGetContext(CONTEXT_KEY) as ImagePinning | undefined;
-  if (!pinning || ref.includes('@sha256:')) return ref;
+  if (!pinning) return ref;
+  const at = ref.indexOf('@');
+  if (at >= 0) {
+    // A digest written in the model: the lock stays the single source, so the two must agree.
+    const locked = pinning.lock.images[ref.slice(0, at)];
+    if (locked && locked.digest !== ref.slice(at + 1)) {
+      throw ValidationError.of(scope, field, ref, `has digest ${ref.slice(at + 1)} but ${pinning.lockPath} locks ${ref.slice(0, at)} to ${locked.digest}: `
+        + `drop the digest from the model (the lock pins it) or run npm run images:lock -- ${ref.slice(0, at)}`);
+    }
+    return ref;
+  }
   const entry = pinning.lock.images[ref];
   if (entry) return `${ref}@${entry.digest}`;
   const reason = pinning.exceptions[ref];
@@ -95,5 +124,5 @@ export function applyImagePinning(app: IConstruct, config: { readonly exceptions
     }
   }
   const lockPath = path.join(root, IMAGE_LOCK_FILE);
-  pinImages(app, { lock: readImageLock(app, lockPath), lockPath: IMAGE_LOCK_FILE, exceptions });
+  pinImages(app, { lock: readImageLock(lockPath), lockPath: IMAGE_LOCK_FILE, exceptions });
 }
