@@ -51,6 +51,7 @@ export function checkProbe(scope: IConstruct, container: string, kind: ProbeKind
   const o: kplus.ProbeOptions = libraryInternal(scope, probe, 'probeOptions', 'cdk8s-plus-27', isObject);
   const seconds = (f: string, d: Duration | undefined, min: number, fallback: number): number => {
     if (d === undefined) return fallback;
+    if (typeof (d as Partial<Duration> | null)?.toSeconds !== 'function') throw ValidationError.of(scope, field(f), d, 'must be a cdk8s Duration, e.g. Duration.seconds(10)');
     let s: number;
     try {
       s = d.toSeconds();
