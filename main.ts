@@ -5,6 +5,7 @@ import { EnvironmentConfig } from './environments';
 import { buildApp, selectEnvironments } from './environments/app';
 import { projectRoot } from './lib/core/project-root';
 import { environmentDoc, writeEnvironmentDocs } from './synth/diagram';
+import { IMAGE_LOCK_FILE, readImageLock } from './lib/workloads/image-lock';
 import { withinEnvironment } from './synth/errors';
 import { checkEscapeHatches } from './synth/escape-hatches';
 import { acquireSynthLock } from './synth/lock';
@@ -55,6 +56,8 @@ function synthAll(project: string, staging: string, outdir: string | undefined):
   // Where the promoted folders go; tests point it elsewhere.
   const targetRoot = path.resolve(process.env.SYNTH_TARGET_ROOT ?? project);
   const envs = selectEnvironments();
+  // images.lock.json is checked on every synth, not only where an environment pins images.
+  if (fs.existsSync(path.join(project, IMAGE_LOCK_FILE))) readImageLock(path.join(project, IMAGE_LOCK_FILE));
   const validator = new SchemaValidator(path.join(project, 'schemas'), path.join(project, '.cache', 'schema-validators'));
   const files: string[] = [];
   const docs: ReturnType<typeof environmentDoc>[] = []; // docs/environments/<env>.md, for the committed environments
@@ -62,7 +65,9 @@ function synthAll(project: string, staging: string, outdir: string | undefined):
   // being compiled on a worker thread (synth/run-app.js) while this thread builds.
   const built = envs.map((env) => withinEnvironment(env.name, () => synthEnvironment(env)));
   for (const [i, env] of envs.entries()) {
-    withinEnvironment(env.name, () => assertSchemaValid(validator, built[i], `environment "${env.name}"`));
+    // Named as the user will find them, dist/<env>/<chart>.k8s.yaml, not by the staging folder (gone by then).
+    const shownAs = (file: string) => path.join(outputRoot(env), env.name, path.basename(file));
+    withinEnvironment(env.name, () => assertSchemaValid(validator, built[i], `environment "${env.name}"`, shownAs));
   }
   function synthEnvironment(env: EnvironmentConfig): ManifestObject[] {
     const dir = path.join(staging, env.name);

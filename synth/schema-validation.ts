@@ -219,14 +219,22 @@ function describe(e: ErrorObject): string {
 }
 
 /** Validates `objects`, and throws the readable report when any violates its schema; `where` names them. */
-export function assertSchemaValid(validator: SchemaValidator, objects: readonly ManifestObject[], where: string): void {
+export function assertSchemaValid(validator: SchemaValidator, objects: readonly ManifestObject[], where: string, shownAs?: (file: string) => string): void {
   const violations = validator.validate(objects);
-  if (violations.length > 0) throw new Error(`${violations.length} schema violation(s) in ${where}:\n${formatViolations(violations)}`);
+  if (violations.length === 0) return;
+  const lines = formatViolations(shownAs ? violations.map((v) => ({ ...v, file: shownAs(v.file) })) : violations);
+  throw new Error(`${lines.split('\n').length} schema violation(s) in ${where}:\n${lines}`);
 }
 
-/** A readable report: one line per violation, grouped by file and object. */
+/**
+ * A readable report: one line per violation, grouped by file and object; a violation that several Kubernetes
+ * versions reject is one line naming them all.
+ */
 export function formatViolations(violations: readonly SchemaViolation[], relativeTo = process.cwd()): string {
-  return violations
-    .map((v) => `  ${path.relative(relativeTo, v.file)}: ${v.object}${v.pointer ? ` at ${v.pointer}` : ''}: ${v.message} (Kubernetes ${v.kubernetesVersion})`)
-    .join('\n');
+  const lines = new Map<string, string[]>();
+  for (const v of violations) {
+    const line = `  ${path.isAbsolute(v.file) ? path.relative(relativeTo, v.file) : v.file}: ${v.object}${v.pointer ? ` at ${v.pointer}` : ''}: ${v.message}`;
+    lines.set(line, [...(lines.get(line) ?? []), v.kubernetesVersion]);
+  }
+  return [...lines].map(([line, versions]) => `${line} (Kubernetes ${versions.join(', ')})`).join('\n');
 }

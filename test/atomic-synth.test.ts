@@ -21,7 +21,7 @@ const cases: [string, (dir: string) => void, RegExp][] = [
   ['a schema violation', (d) => edit(d, 'charts/hashgenerator.ts', "    if (platform.networkPolicies) {",
     // An escape-hatch patch that bypasses the typed props, as users write them.
     "    require('cdk8s').ApiObject.of(worker.deployment).addJsonPatch(require('cdk8s').JsonPatch.replace('/spec/replicas', 'two'));\n    if (platform.networkPolicies) {"),
-    /schema violation\(s\) in environment "local":\n.*Deployment\/default\/hashgenerator-dep at \/spec\/replicas: must be integer \(Kubernetes v1.27.0\)/],
+    /schema violation\(s\) in environment "local":\n  dist\/local\/hashgenerator.k8s.yaml: Deployment\/default\/hashgenerator-dep at \/spec\/replicas: must be integer \(Kubernetes v1.27.0, v1.36.0\)/],
   ['a failure in the second environment after the first synthesized', (d) => edit(d, 'environments/production.ts', "replicas: 2,\n    serviceType", "replicas: -2,\n    serviceType"),
     /invalid replicas -2: must be a whole number >= 0/],
   ['a crash of the program', (d) => edit(d, 'main.ts', 'const validator =', "if (process.env.CDK8S_OUTDIR) process.kill(process.pid, 'SIGKILL');\n  const validator ="), /./],
