@@ -239,7 +239,7 @@ describe('secret errors name the Secret and the file', () => {
     ['plain folder with an empty file', () => { const p = project(); return synth(p, { source: { kind: 'plain-files', dir: plain(p, { 'cert.pem': 'x', 'key.pem': '' }) } }); },
       /plain-\w+\/key\.pem/, /is empty/],
     ['synth: an EC sealing certificate', () => { const p = project(); writeSealed(p, {}); fs.writeFileSync(path.join(p, 'sealing/test.pem'), certPem('ec')); return synth(p); },
-      'sealing/test.pem', /holds a ec public key; sealed-secrets needs an RSA public certificate/],
+      'sealing/test.pem', /holds an EC public key; sealed-secrets needs an RSA public certificate/],
     ['synth: a sealing certificate that is not one', () => { const p = project(); writeSealed(p, {}); fs.writeFileSync(path.join(p, 'sealing/test.pem'), 'garbage\n'); return synth(p); },
       'sealing/test.pem', /is not a PEM certificate/],
     ['synth: a file sealed with another certificate than the current one', () => {
@@ -259,7 +259,7 @@ describe('secret errors name the Secret and the file', () => {
     ['seal: missing certificate', () => { const p = project('test', null); return sealWith(p, plain(p)); }, 'sealing/test.pem',
       /must be a readable file \(ENOENT\); fetch it with `kubeseal --fetch-cert > sealing\/test.pem`/],
     ['seal: EC certificate', () => { const p = project('test', certPem('ec')); return sealWith(p, plain(p)); }, 'sealing/test.pem',
-      /holds a ec public key; sealed-secrets needs an RSA public certificate/],
+      /holds an EC public key; sealed-secrets needs an RSA public certificate/],
     ['seal: 1024-bit RSA certificate', () => { const p = project('test', certPem('rsa-1024')); return sealWith(p, plain(p)); }, 'sealing/test.pem',
       /holds a 1024-bit RSA key; at least 2048 bits/],
     ['seal: private key as certificate', () => { const p = project('test', fs.readFileSync(keys.key, 'utf-8')); return sealWith(p, plain(p)); }, 'sealing/test.pem',

@@ -11,6 +11,10 @@ const GCM_NONCE_BYTES = 12;
 const GCM_TAG_BYTES = 16;
 /** Smallest RSA key we seal with (kubeseal's controller makes 4096-bit keys). */
 const MIN_RSA_BITS = 2048;
+/** Node's key types (KeyObject.asymmetricKeyType) as a sentence names them, with their article. */
+const KEY_TYPES: Record<string, string> = {
+  'ec': 'an EC', 'ed25519': 'an Ed25519', 'ed448': 'an Ed448', 'x25519': 'an X25519', 'x448': 'an X448', 'dsa': 'a DSA', 'dh': 'a DH', 'rsa-pss': 'an RSA-PSS',
+};
 
 /**
  * What a sealed value is bound to. Only `strict` is used here: the value unseals only into a Secret of the
@@ -81,7 +85,7 @@ export function parseSealingCertificate(pem: string, now: Date = new Date()): Se
   }
   const key = cert.publicKey;
   if (key.asymmetricKeyType !== 'rsa') {
-    return `holds a ${key.asymmetricKeyType ?? 'non-RSA'} public key; sealed-secrets needs an RSA public certificate`;
+    return `holds ${KEY_TYPES[key.asymmetricKeyType ?? ''] ?? `a ${key.asymmetricKeyType ?? 'non-RSA'}`} public key; sealed-secrets needs an RSA public certificate`;
   }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < MIN_RSA_BITS) return `holds a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required (the controller makes 4096-bit keys)`;

@@ -104,7 +104,7 @@ export class ExposedService extends Construct {
           throw ValidationError.of(this, `ports["${s.targetPort}"].nodePort`, s.nodePort, `is only allowed on NodePort or LoadBalancer Services, not ${this.type}`);
         }
         v.nodePort(this, `ports["${s.targetPort}"].nodePort`, s.nodePort);
-        NodePortClaims.of(this).claim(this, 'nodePort', s.nodePort, `${this.node.path} ports["${s.targetPort}"]`);
+        NodePortClaims.of(this).claim(this, `ports["${s.targetPort}"].nodePort`, s.nodePort, `${this.node.path} ports["${s.targetPort}"]`);
       }
       byName.set(declared.name, port);
       // Service port names equal container port names; targetPort becomes the name below.
