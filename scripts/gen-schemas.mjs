@@ -50,7 +50,12 @@ const KINDS = [
 ];
 
 /** CRD files (repo-relative) whose schemas are generated into schemas/crds/. */
-const CRD_FILES = ['crds/bitnami.com_sealedsecrets.yaml'];
+const CRD_FILES = [
+  'crds/bitnami.com_sealedsecrets.yaml',
+  // Flux's, copied from the pinned modules (tools/flux/go.mod) config/crd/bases/.
+  'crds/source.toolkit.fluxcd.io_gitrepositories.yaml',
+  'crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml',
+];
 
 const SCHEMA_DRAFT = 'http://json-schema.org/draft-07/schema#';
 

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 const K8S_VERSION = '1.27.0'; // matches cdk8s-plus-27
-const CRDS = ['crds/bitnami.com_sealedsecrets.yaml'];
+const CRDS = ['crds/bitnami.com_sealedsecrets.yaml', 'crds/source.toolkit.fluxcd.io_gitrepositories.yaml', 'crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml'];
 
 async function main(): Promise<void> {
   const schemaDir = path.resolve(process.env.K8S_SCHEMA_DIR ?? path.join(__dirname, '..', '..', 'shared', 'kubernetes-schemas'));
