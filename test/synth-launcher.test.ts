@@ -13,7 +13,7 @@ test.each([
   ['a construct error', 'environments/local.ts', "image: 'cjimti/go-ok:v1'", "image: 'cjimti/go-ok:latest'", /synth failed: .*go-ok\/GoOk\/Workload: invalid container "go-ok" image/],
   ['a schema violation', 'charts/hashgenerator.ts', '    if (platform.networkPolicies) {',
     "    require('cdk8s').ApiObject.of(worker.deployment).addJsonPatch(require('cdk8s').JsonPatch.replace('/spec/replicas', 'two'));\n    if (platform.networkPolicies) {",
-    /schema violation\(s\) in environment "local":\n.*at \/spec\/replicas: must be integer \(Kubernetes v1.27.0\)/],
+    /schema violation\(s\) in environment "local":\n  dist\/local\/hashgenerator.k8s.yaml: .*at \/spec\/replicas: must be integer \(Kubernetes v1.27.0, v1.36.0\)/],
 ])('%s: exit 1, the message, dist/ untouched', (_name, file, from, to, message) => {
   withProjectCopy('launcher-', (dir) => {
     const before = snapshot(path.join(dir, 'dist'));

@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { projectCopy, snapshot } from './project-copy';
@@ -31,5 +31,34 @@ describe('synth lock', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(fs.existsSync(lockFile())).toBe(false);
+  }, 90_000);
+
+  /** Starts a synth, sends `signal` once it holds the lock, and waits for it to end. */
+  async function interrupt(signal: NodeJS.Signals): Promise<void> {
+    const child = spawn(process.execPath, [path.join(dir, 'synth', 'synth.js')], { cwd: dir, stdio: 'ignore' });
+    const ended = new Promise((resolve) => child.on('close', resolve));
+    for (let i = 0; i < 2000 && !fs.existsSync(lockFile()); i++) await new Promise((r) => setTimeout(r, 2));
+    expect(fs.existsSync(lockFile())).toBe(true);
+    child.kill(signal);
+    await ended;
+  }
+  const leftovers = () => fs.readdirSync(path.join(dir, '.cache')).filter((f) => f.startsWith('synth')).sort();
+
+  test.each(['SIGINT', 'SIGTERM'] as const)('a synth interrupted by %s leaves no lock and no staging folder; dist/ is whole', async (signal) => {
+    const before = snapshot(path.join(dir, 'dist'));
+    await interrupt(signal);
+    expect(leftovers()).toEqual([]);
+    expect(snapshot(path.join(dir, 'dist'))).toEqual(before);
+    expect(fs.readdirSync(path.join(dir, 'dist')).filter((f) => f.startsWith('.'))).toEqual([]);
+  }, 90_000);
+
+  test('what a synth killed with SIGKILL leaves (its lock, its staging folder) the next synth takes over and removes', async () => {
+    await interrupt('SIGKILL');
+    expect(leftovers()).toContain('synth.lock');
+    fs.mkdirSync(path.join(dir, '.cache', 'synth-killed'), { recursive: true }); // as if it died before its finally
+    const run = synth();
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(leftovers()).toEqual([]);
   }, 90_000);
 });
