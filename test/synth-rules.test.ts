@@ -1,4 +1,8 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { ApiObject, Duration, JsonPatch, Lazy, Testing } from 'cdk8s';
+import { Construct } from 'constructs';
 import { EnvironmentConfig } from '../environments';
 import { local } from '../environments/local';
 import { production } from '../environments/production';
@@ -8,6 +12,9 @@ import { checkEnvironment } from '../main';
 import { checkEscapeHatches } from '../synth/escape-hatches';
 import { whileBuilding } from '../lib/core/errors';
 import { withinEnvironment } from '../synth/errors';
+import { SchemaValidator, assertSchemaValid } from '../synth/schema-validation';
+import { readLock } from '../images/lock';
+import { applyImagePinning } from '../lib/workloads/image-lock';
 
 // Every rule enforced where the value is written, at synth time. Each row: a bad input as a user would write it,
 // and a message that names the environment, the construct path and the field (the format
@@ -37,6 +44,38 @@ const web = (c: Partial<AppContainerSpec> = {}, props: object = {}, plat: object
     });
   });
 })();
+
+/** A chart class whose constructor builds one WebService, then evaluates `props` for a second one (as a chart does). */
+const inChart = (second: () => Partial<AppContainerSpec>) => unit(() => {
+  class TestChart extends AppChart {
+    constructor(scope: Construct) {
+      super(scope, 'test', { partOf: 'test' });
+      const ws = (id: string, c: Partial<AppContainerSpec>) => new WebService(this, id, {
+        name: id, namespace: 'apps', identity: { name: id, component: 'server' }, containers: [{ ...container, ...c }],
+      });
+      ws('first', {});
+      ws('second', second());
+    }
+  }
+  const app = Testing.app();
+  whileBuilding(app, () => new TestChart(app));
+})();
+/** images.lock.json with `images` in a fresh folder, read the way `read` does. */
+const badLock = (read: (file: string) => unknown, images: object) => unit(() => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lock-'));
+  fs.writeFileSync(path.join(dir, 'images.lock.json'), JSON.stringify({ images }));
+  read(path.join(dir, 'images.lock.json'));
+})();
+const resolved = { resolvedAt: '2026-01-01T00:00:00Z', resolvedFrom: 'test' };
+const shopCodeImage = (image: string) => prod({ shop: { ...production.shop, codeSource: { ...production.shop.codeSource, image } as any } });
+const lockedNode6 = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'images.lock.json'), 'utf-8')).images['node:6-alpine'].digest;
+let validator: SchemaValidator | undefined;
+/** A Deployment with a field the schemas do not know, checked as main.ts checks an environment's objects. */
+const schemaViolation = unit(() => {
+  validator ??= new SchemaValidator(path.join(__dirname, '..', 'schemas'), path.join(__dirname, '..', '.cache', 'schema-validators'));
+  const object = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' }, dataTypo: { a: 'b' } };
+  assertSchemaValid(validator, [{ file: '/tmp/x/.cache/synth-abc/unit/c.k8s.yaml', object }], 'environment "unit"', (f) => `dist/unit/${path.basename(f)}`);
+});
 
 const rows: [string, () => unknown, RegExp][] = [
   // 1. platform settings imply rules, in every chart
@@ -93,6 +132,8 @@ const rows: [string, () => unknown, RegExp][] = [
   // 4. raw exceptions are located
   ['an untyped config that lacks a section', () => goOk({ ingress: undefined }),
     /^\[production\] go-ok[\w/]*: TypeError: .*\(while building this construct: check the values given to it\)/],
+  ['a config that is a stray string', () => prod({ hashgenerator: 'hashgenerator' as any }),
+    /^\[production\] hashgenerator[\w/]*: (TypeError|invalid) /],
   ['a Lazy that throws when rendered', unit(() => {
     const chart = new AppChart(Testing.app(), 'c', { partOf: 'x' });
     new ApiObject(chart, 'cm', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' }, data: { k: Lazy.any({ produce: () => { throw new Error('no value yet'); } }) } });
@@ -106,6 +147,41 @@ const rows: [string, () => unknown, RegExp][] = [
     ApiObject.of(d.deployment).addJsonPatch(JsonPatch.add('/spec/template/spec/hostUsersTypo', false));
     checkEscapeHatches(app);
   }), /^\[unit\] c\/web\/Resource\/Resource: invalid escape hatch add "\/spec\/template\/spec\/hostUsersTypo" on Deployment web: the patch had no effect/],
+  // 6. image references: the whole OCI grammar
+  ['an uppercase repository path', () => web({ image: 'registry.example.com/Web:1.2.3' }),
+    /^\[unit\] test\/web\/Workload: invalid container "web" image "registry.example.com\/Web:1.2.3": must be a valid image reference .*: repository path component "Web" must be lowercase/],
+  ['an uppercase first component without "." or ":" (a path, not a registry)', () => web({ image: 'MyOrg/web:1.2.3' }),
+    /invalid container "web" image "MyOrg\/web:1.2.3": .*repository path component "MyOrg" must be lowercase .*a path, not a registry host/],
+  ['a tag starting with "-"', () => web({ image: 'web:-1' }), /invalid container "web" image "web:-1": .*tag "-1" must be 1-128/],
+  ['a tag of 129 characters', () => web({ image: `web:${'a'.repeat(129)}` }), /tag "a{129}" must be 1-128/],
+  ['a digest in uppercase hex', () => web({ image: `web@sha256:${'A'.repeat(64)}` }), /digest "sha256:A{64}" must be sha256:<64 lowercase hex>/],
+  ['a digest of an unknown algorithm', () => web({ image: `web@md5:${'a'.repeat(32)}` }), /digest algorithm "md5" must be sha256 or sha512/],
+  ['a registry port that is not a number', () => web({ image: 'registry.example.com:http/web:1' }), /registry "registry.example.com:http" must be a host name/],
+  // 7. a digest written in the model agrees with the lock
+  ['a digest in the model that the lock disagrees with', () => shopCodeImage(`node:6-alpine@sha256:${'b'.repeat(64)}`),
+    new RegExp(`^\\[production\\] shop/[\\w/-]+: invalid .*image "node:6-alpine@sha256:b{64}": has digest sha256:b{64} but images.lock.json locks node:6-alpine to ${lockedNode6}`)],
+  // 8. lock errors name the file, wherever the lock is read
+  ['a malformed lock entry, read by the synth', () => badLock((f) => applyImagePinning(Testing.app(), {}, path.dirname(f)), { 'web:1': { digest: 'sha256:abc', ...resolved } }),
+    /^\[unit\] [^ ]*images\.lock\.json: invalid image lock entry "web:1" digest "sha256:abc": must be sha256:<64 lowercase hex>/],
+  ['a malformed lock entry, read by images:lock and images:build', () => badLock(readLock, { 'web:1': { digest: 'sha256:abc', ...resolved } }),
+    /^\[unit\] [^ ]*images\.lock\.json: invalid image lock entry "web:1" digest "sha256:abc"/],
+  ['a lock entry whose reference breaks the grammar', () => badLock(readLock, { 'Web:1': { digest: `sha256:${'a'.repeat(64)}`, ...resolved } }),
+    /images\.lock\.json: invalid image lock entry "Web:1": must be a valid image reference: repository path component "Web"/],
+  // 9. values the types forbid reach the construct that received them
+  ['a missing value read before its construct exists is not blamed on the last construct added', () => inChart(() => ({ port: (undefined as any).port })),
+    /^\[unit\] test: TypeError: Cannot read properties of undefined \(reading 'port'\) \(while building this construct/],
+  ['a negative Duration for a probe', () => inChart(() => ({ readiness: probes.tcp(8080, { periodSeconds: Duration.seconds(-1) }) })),
+    /^\[unit\] test: Duration amounts cannot be negative. Received: -1 \(from a cdk8s Duration value\) \(while building this construct/],
+  ['a number where a probe takes a Duration', () => web({ readiness: probes.tcp(8080, { periodSeconds: 10 as any }) }),
+    /^\[unit\] test\/web\/Workload: invalid container "web" readiness probe periodSeconds 10: must be a cdk8s Duration/],
+  // 10. schema violations: the file the user will see, once with every version that rejects it
+  ['a schema violation', schemaViolation,
+    /^\[unit\] 1 schema violation\(s\) in environment "unit":\n {2}dist\/unit\/c\.k8s\.yaml: ConfigMap\/cm: unknown field "dataTypo" \(Kubernetes v1\.27\.0, v1\.36\.0\)$/],
+  // 11. wording
+  ['two ports of one Service asking for one nodePort', () => web({}, {
+    containers: [container, { ...container, name: 'tls', port: { name: 'https', number: 8443 } }], serviceType: kplus.ServiceType.NODE_PORT,
+    servicePorts: [{ targetPort: 'http', nodePort: 31000 }, { targetPort: 'https', nodePort: 31000 }],
+  }), /test\/web\/Service: invalid ports\["https"\]\.nodePort 31000: is already claimed by test\/web\/Service ports\["http"\]/],
 ];
 
 describe('synth-time rules', () => {
@@ -134,6 +210,12 @@ const ok: [string, () => unknown][] = [
   ['an annotation key with a DNS prefix', () => web({}, { annotations: { 'example.com/owner': 'team a' } })],
   ['a workload under dedicatedServiceAccounts gets its own account by default', () => web({}, { replicas: 2 }, { dedicatedServiceAccounts: true })],
   ['every environment as committed', () => { checkEnvironment(production); checkEnvironment(local); }],
+  ['image references the OCI grammar allows', () => {
+    for (const image of ['localhost:5000/web:1', 'localhost/web:1', 'Registry.Example.COM:5000/a/b/c__d-e.f:V1_x', '[::1]:5000/web:1', 'web:1.2.3',
+      `web:1@sha256:${'a'.repeat(64)}`, `web@sha512:${'a'.repeat(128)}`, 'a.b/c---d/e_f:latest-1', `web:${'a'.repeat(128)}`]) web({ image });
+  }],
+  ['a digest in the model that agrees with the lock', () => shopCodeImage(`node:6-alpine@${lockedNode6}`)],
+  ['the committed lock, read by images:lock', () => readLock(path.join(__dirname, '..', 'images.lock.json'))],
 ];
 
 describe('positive controls', () => {
