@@ -63,8 +63,12 @@ const inChart = (second: () => Partial<AppContainerSpec>) => unit(() => {
 /** images.lock.json with `images` in a fresh folder, read the way `read` does. */
 const badLock = (read: (file: string) => unknown, images: object) => unit(() => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lock-'));
-  fs.writeFileSync(path.join(dir, 'images.lock.json'), JSON.stringify({ images }));
-  read(path.join(dir, 'images.lock.json'));
+  try {
+    fs.writeFileSync(path.join(dir, 'images.lock.json'), JSON.stringify({ images }));
+    read(path.join(dir, 'images.lock.json'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 })();
 const resolved = { resolvedAt: '2026-01-01T00:00:00Z', resolvedFrom: 'test' };
 const shopCodeImage = (image: string) => prod({ shop: { ...production.shop, codeSource: { ...production.shop.codeSource, image } as any } });
