@@ -1,4 +1,5 @@
 import { App } from 'cdk8s';
+import { GitOpsChart } from '../charts/gitops';
 import { GoOkChart } from '../charts/go-ok';
 import { HashGeneratorChart } from '../charts/hashgenerator';
 import { PlatformChart } from '../charts/platform';
@@ -25,10 +26,13 @@ export function buildApp(env: EnvironmentConfig, outdir: string): App {
   whileBuilding(app, () => {
     usePlatform(app, platform);
     applyImagePinning(app, platform.imagePinning, projectRoot());
+    // First: the other charts put their Namespaces into it (lib/core/app-namespace.ts).
+    const gitops = platform.gitops ? new GitOpsChart(app, 'flux', { environment: env.name, config: platform.gitops }) : undefined;
     new GoOkChart(app, 'go-ok', env.goOk);
     new HashGeneratorChart(app, 'hashgenerator', env.hashgenerator);
     new ShopChart(app, 'shop', env.shop);
     if (env.sealedSecretsController?.deployedBy === 'this-repository') new PlatformChart(app, 'platform', env.sealedSecretsController);
+    gitops?.grantReconciler(app);
   });
   return app;
 }

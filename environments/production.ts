@@ -20,6 +20,8 @@ export const production: EnvironmentConfig = {
     highAvailability: true,
     podSecurity: 'restricted',
     ingressTls: 'required',
+    // Reconciled from git by Flux (README, "GitOps"): the cluster pulls main. Point url at your remote.
+    gitops: { url: 'https://git.example.com/platform/k8s-infra.git', branch: 'main' },
     networkPolicies: {
       // ingress-nginx as its Helm chart and manifests install it.
       ingressController: { namespace: 'ingress-nginx', podLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },

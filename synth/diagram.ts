@@ -11,6 +11,7 @@ import { ApiObject, App } from 'cdk8s';
 import { IConstruct } from 'constructs';
 import { AppNamespace, PlatformConfig, kplus } from '../lib/core';
 import { AppSecret, FileConfigMap } from '../lib/config';
+import { FluxSync } from '../lib/gitops';
 import { CLUSTER_DNS, DefaultDenyNetworkPolicy, ExposedService, HostIngress, PolicyFlow, TrafficPeer, WorkloadNetworkPolicy } from '../lib/networking';
 import { AppDeployment, AppPod, CpuAutoscaler, DisruptionBudget, IExposable } from '../lib/workloads';
 
@@ -40,7 +41,7 @@ interface DiagramNode {
   readonly id: string;
   /** The namespace box it is drawn in (none: outside every box). */
   readonly box?: string;
-  readonly shape: 'workload' | 'pod' | 'service' | 'ingress' | 'secret' | 'configmap' | 'external' | 'outside';
+  readonly shape: 'workload' | 'pod' | 'service' | 'ingress' | 'secret' | 'configmap' | 'external' | 'outside' | 'gitops';
   readonly lines: readonly string[];
 }
 
@@ -79,7 +80,7 @@ export interface EnvironmentPicture {
 }
 
 /** The constructs whose objects the picture draws; ApiObjects under any other construct are listed as "other". */
-const MODELLED = [AppDeployment, AppPod, ExposedService, HostIngress, WorkloadNetworkPolicy, DefaultDenyNetworkPolicy, AppSecret, FileConfigMap, AppNamespace];
+const MODELLED = [AppDeployment, AppPod, ExposedService, HostIngress, WorkloadNetworkPolicy, DefaultDenyNetworkPolicy, AppSecret, FileConfigMap, AppNamespace, FluxSync];
 
 /** Reads the picture of a built (not necessarily synthesized) App. */
 export function environmentPicture(name: string, app: App, platform: PlatformConfig = {}): EnvironmentPicture {
@@ -178,6 +179,23 @@ export function environmentPicture(name: string, app: App, platform: PlatformCon
       secretNode(c.namespace, c.name, [`${c.source.kind === 'sealed' ? 'SealedSecret' : 'Secret'} ${c.name}`, c.type]);
     } else if (c instanceof FileConfigMap) configMapNode(c.configMap.metadata.namespace ?? 'default', c.name);
     else if (c instanceof AppDeployment || c instanceof AppPod || isExposable(c)) addWorkload(c);
+    else if (c instanceof FluxSync) {
+      // GitOps (platform.gitops): each GitRepository, the Kustomization it feeds, and the order between them.
+      const box = inNs(c.namespace);
+      const kustomizations = [c.platform, c.apply].map((k, i) => {
+        const s = k.toJson().spec;
+        const what = i === 0 ? ['applies flux.k8s.yaml, crds/', 'as kustomize-controller'] : [`applies ${s.path.replace(/^\.\//, '')}/`, `as ${s.serviceAccountName}`];
+        return addNode({ id: nodeId('other', c.namespace, `kustomization-${k.name}`), box, shape: 'gitops',
+          lines: [`Kustomization ${k.name}`, ...what, `every ${s.interval}, ${s.prune ? 'prune' : 'no prune'}${s.wait ? ', wait' : ''}`] }, k);
+      });
+      c.sources.forEach((g, i) => {
+        const s = g.toJson().spec;
+        const id = addNode({ id: nodeId('other', c.namespace, `gitrepository-${g.name}`), box, shape: 'gitops',
+          lines: [`GitRepository ${g.name}`, `${s.ref.branch}, every ${s.interval}`] }, g);
+        addEdge({ from: id, to: kustomizations[i], kind: 'use', label: 'artifact' });
+      });
+      addEdge({ from: kustomizations[0], to: kustomizations[1], kind: 'use', label: 'Ready first (dependsOn)' });
+    }
   }
 
   const workloadNode = (w: IExposable): string => {
@@ -332,6 +350,7 @@ const SHAPES: Record<DiagramNode['shape'], [string, string]> = {
   configmap: ['[("', '")]'],
   external: ['(["', '"])'],
   outside: ['(("', '"))'],
+  gitops: ['[["', '"]]'],
 };
 const ARROWS: Record<EdgeKind, string> = { route: '-->', flow: '==>', use: '-.->' };
 
@@ -372,6 +391,7 @@ function flowchart(body: string[], nodes: readonly DiagramNode[]): string {
     ['external', 'fill:#eee,stroke:#999,color:#333', cls('external', 'outside')],
     ['secret', 'fill:#fff4d6,stroke:#c90', cls('secret', 'configmap')],
     ['ingress', 'fill:#e3f0ff,stroke:#36c', cls('ingress')],
+    ['gitops', 'fill:#eaf7ea,stroke:#393', cls('gitops')],
   ] as const;
   for (const [name, style, ids] of classes) if (ids.length) out.push(`  classDef ${name} ${style}`);
   for (const [name, , ids] of classes) if (ids.length) out.push(`  class ${ids.join(',')} ${name}`);

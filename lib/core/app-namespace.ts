@@ -1,4 +1,5 @@
-import { Construct } from 'constructs';
+import { Chart } from 'cdk8s';
+import { Construct, IConstruct } from 'constructs';
 import * as kplus from './kplus';
 import { ValidationError } from './errors';
 import { platformOf } from './platform-rules';
@@ -17,7 +18,23 @@ export interface AppNamespaceProps {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
-/** A Namespace, optionally labelled for Pod Security Admission. */
+/**
+ * A chart that holds the environment's Namespaces instead of the charts that declare them (the GitOps bootstrap,
+ * charts/gitops.ts): under GitOps a namespace is a tenancy boundary the platform admin creates, together with the
+ * RoleBinding that lets the environment's reconciler work in it.
+ */
+export interface NamespaceHome extends IConstruct {
+  readonly isNamespaceHome: true;
+}
+
+function namespaceHome(scope: IConstruct): Chart | undefined {
+  return scope.node.root.node.children.find((c): c is Chart & NamespaceHome => Chart.isChart(c) && (c as Partial<NamespaceHome>).isNamespaceHome === true);
+}
+
+/**
+ * A Namespace, optionally labelled for Pod Security Admission. Its object is written with its chart, or, when the
+ * App has a NamespaceHome, there (keeping the declaring chart's `part-of`).
+ */
 export class AppNamespace extends Construct {
   public readonly name: string;
   /** The enforced Pod Security level, if any. */
@@ -39,6 +56,8 @@ export class AppNamespace extends Construct {
         [`pod-security.kubernetes.io/${mode}-version`, 'latest'],
       ]))
       : {};
-    new kplus.Namespace(this, 'Resource', { metadata: { name: this.name, labels: { ...props.labels, ...psa } } });
+    const home = namespaceHome(this);
+    const labels = { ...(home ? { 'app.kubernetes.io/part-of': Chart.of(this).labels['app.kubernetes.io/part-of'] } : {}), ...props.labels, ...psa };
+    new kplus.Namespace(home ?? this, home ? `Namespace-${this.name}` : 'Resource', { metadata: { name: this.name, labels } });
   }
 }

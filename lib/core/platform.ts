@@ -35,6 +35,26 @@ export interface PlatformConfig {
    * @default optional
    */
   readonly ingressTls?: 'required' | 'optional';
+  /**
+   * Reconciled from git by Flux (lib/gitops/, charts/gitops.ts): the environment gets `dist/<env>/flux.k8s.yaml`, the
+   * bootstrap a platform admin applies once (its Namespaces, the reconciler's ServiceAccount and RBAC, the
+   * GitRepository and Kustomizations), and Flux applies the rest of `dist/<env>/` as that ServiceAccount.
+   * @default none: the environment is deployed by the push deploy (npm run deploy)
+   */
+  readonly gitops?: GitOpsConfig;
+}
+
+/** Where Flux pulls an environment from, and how often. */
+export interface GitOpsConfig {
+  /** The repository's git URL as the cluster reaches it (https:// or http://). */
+  readonly url: string;
+  /** The branch whose commits the cluster runs (merges to it are deploys). */
+  readonly branch: string;
+  /**
+   * How often source-controller looks for a new commit, and kustomize-controller re-applies (reverting drift).
+   * @default '1m' for the source, '10m' for the Kustomizations
+   */
+  readonly interval?: { readonly source?: string; readonly apply?: string };
 }
 
 export interface ImagePinningConfig {
@@ -56,4 +76,4 @@ export interface NetworkPolicyConfig {
 }
 
 /** Every field of PlatformConfig (compiler-checked): anything else is a typo, and an error. */
-export const PLATFORM_KEYS = keysOf<PlatformConfig>({ dedicatedServiceAccounts: true, highAvailability: true, networkPolicies: true, imagePinning: true, podSecurity: true, ingressTls: true });
+export const PLATFORM_KEYS = keysOf<PlatformConfig>({ dedicatedServiceAccounts: true, highAvailability: true, networkPolicies: true, imagePinning: true, podSecurity: true, ingressTls: true, gitops: true });
