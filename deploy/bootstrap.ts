@@ -10,15 +10,15 @@
 //                 environment's hosts) into the git-ignored secrets/<env>/plain/<name>/, only for environments
 //                 whose controller this repository deploys (never for a platform team's: those are real values)
 //   4. deploy     seal what changed, synth, check every SealedSecret with the controller (/v1/verify: one it
-//                 cannot open stops here, before anything reaches the cluster), deploy with deploy/deploy.sh
+//                 cannot open stops here, before anything reaches the cluster), deploy with deploy/deploy.ts
 //   5. wait       every SealedSecret Synced and its Secret there; the rollouts (bounded); then what to do next
 // A failed step stops the run with its name and what to do. Files are written whole or not at all; nothing is
 // committed (review and commit sealing/, secrets/<env>/ and dist/ yourself).
 //
 // Env: BOOTSTRAP_TIMEOUT (s, each wait; default 300), KUBECTL (default kubectl), SEALED_SECRETS_CONTROLLER_URL (reach
-// the controller directly, e.g. behind `kubectl port-forward`, instead of the API server's service proxy); deploy/deploy.sh's own settings
+// the controller directly, e.g. behind `kubectl port-forward`, instead of the API server's service proxy); deploy/deploy.ts's own settings
 // (DEPLOY_TARGETS, ...) pass through. ALLOW_DIRTY=1 is set for environments that deploy their own controller (a
-// throw-away cluster); for the others deploy.sh deploys only a committed dist/.
+// throw-away cluster); for the others the deploy tool deploys only a committed dist/.
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -37,6 +37,8 @@ import { seal } from './seal';
 const USAGE = 'usage: npm run bootstrap -- <environment> [--no-rollout-wait]';
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 const TIMEOUT_S = Number(process.env.BOOTSTRAP_TIMEOUT ?? '300');
+/** The deploy tool, as `npm run deploy` runs it (node, from the project root). */
+const DEPLOY_TOOL = ['--import', 'tsx', 'deploy/deploy.ts'];
 /** Keys a self-signed certificate can fill. */
 const TLS_KEYS = ['cert.pem', 'key.pem', 'tls.crt', 'tls.key'];
 
@@ -233,7 +235,7 @@ export function bootstrap(args: readonly string[]): void {
         fs.writeFileSync(path.join(tmp, env.name, 'platform.k8s.yaml'), chart.toJson().map((o: unknown) => YAML.stringify(o)).join('---\n'));
         distDir = tmp;
       }
-      run(path.join(root, 'scripts', 'deploy.sh'), [env.name], { ...deployEnv, SKIP_SYNTH: '1', ALLOW_DIRTY: '1', DIST_DIR: distDir }, root);
+      run(process.execPath, [...DEPLOY_TOOL, env.name], { ...deployEnv, SKIP_SYNTH: '1', ALLOW_DIRTY: '1', DIST_DIR: distDir }, root);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
@@ -320,7 +322,7 @@ export function bootstrap(args: readonly string[]): void {
       + `(sealed for another controller, e.g. before ${certRel} changed): put their values into secrets/${env.name}/plain/<name>/ and re-run; nothing was deployed`);
   }
   say(`  the controller opens all ${distObjects.length} SealedSecrets of dist/${env.name}/`);
-  run(path.join(root, 'scripts', 'deploy.sh'), [env.name], { ...deployEnv, SKIP_SYNTH: '1' }, root);
+  run(process.execPath, [...DEPLOY_TOOL, env.name], { ...deployEnv, SKIP_SYNTH: '1' }, root);
 
   // --- 5. wait ------------------------------------------------------------------------------
   step(5, 'wait', `SealedSecrets unsealed${rolloutWait ? ', rollouts finished' : ''} (each <= ${TIMEOUT_S}s)`);

@@ -457,7 +457,7 @@ async function main(argv: string[]): Promise<number> {
       writes.push([x, bodies[i]]);
       const drift = cs.filter((c) => c.holders.some((h) => h !== ME && h !== CRD_ME));
       tookBack += drift.length;
-      say(`  ${mode === 'diff' ? 'would change' : 'configured'} ${ref(x.o)}${verb}${drift.length ? ` (takes back ${drift.length} field(s) someone else changed)` : ''}${!cs.length ? ' (field ownership only)' : ''}`);
+      say(`  ${mode === 'diff' ? 'would change' : 'configured'} ${ref(x.o)}${verb}${drift.length ? ` (${mode === 'apply' ? 'took' : 'would take'} back ${drift.length} field(s) someone else changed)` : ''}${!cs.length ? ' (field ownership only)' : ''}`);
       process.stderr.write(cs.map((c) => `      ${describe(c, x.stage === 'crds' ? CRD_ME : ME, mode === 'apply')}\n`).join(''));
     });
     if (unchanged) say(`  ${unchanged} unchanged`);

@@ -12,7 +12,11 @@
  *     `range` template over as many services; the cost per added object;
  *   - a cold first synth (a copy of the project without .cache/: esbuild, the committed validators), and the same
  *     with the validators compiled (as after a change to schemas/);
- *   - `npm test`'s parts (BENCH_TESTS=0 skips them).
+ *   - `npm test`'s parts (BENCH_TESTS=0 skips them);
+ *   - the deploy tool against a real API server (test/cluster/harness/up.sh, when its binaries are in .cache/bin;
+ *     BENCH_DEPLOY=0 skips it, BENCH_ONLY=deploy runs only it): a no-op deploy of dist/production and its --diff,
+ *     paired with plain `kubectl apply --server-side -f dist/production/` and `kubectl diff --server-side` on the
+ *     same cluster (a second table, ours/kubectl).
  * The Helm peer is .cache/bin/helm (tools/helm/go.mod, built here when Go is there); without Go it is skipped, loudly.
  */
 import { execFileSync, spawnSync } from 'child_process';
@@ -33,6 +37,15 @@ function time(cmd: string, args: string[], env: Record<string, string | undefine
   const start = process.hrtime.bigint();
   const merged = Object.fromEntries(Object.entries({ ...baseEnv, ...env }).filter(([, v]) => v !== undefined));
   execFileSync(cmd, args, { cwd, stdio: 'pipe', env: merged, maxBuffer: 1 << 30 });
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** The same, for commands whose exit codes in `ok` are answers (kubectl diff: 1 when there are differences). */
+function timeOk(cmd: string, args: string[], env: Record<string, string | undefined>, ok: number[]): number {
+  const start = process.hrtime.bigint();
+  const merged = Object.fromEntries(Object.entries({ ...baseEnv, ...env }).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv;
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'pipe', env: merged, maxBuffer: 1 << 30 });
+  if (r.status === null || !ok.includes(r.status)) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr}`);
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
@@ -133,10 +146,50 @@ function row(what: string, r: { ours: number; peer?: number; ratio?: number }, n
   rows.push([what, s(r.ours), s(r.peer), r.ratio === undefined ? '' : `${r.ratio.toFixed(1)}x`, note]);
 }
 
+/** The deploy tool and kubectl on one real API server (no controller-manager: nothing but us writes). */
+function deployBench(): string[][] {
+  const bin = path.join(root, '.cache', 'bin');
+  if (process.env.BENCH_DEPLOY === '0') return [];
+  if (!['kube-apiserver', 'etcd', 'kubectl'].every((b) => fs.existsSync(path.join(bin, b)))) {
+    console.log('\n*** deploy bench SKIPPED: no control plane in .cache/bin (test/cluster/harness/build.sh) ***\n');
+    return [];
+  }
+  const env = { PATH: `${bin}:${process.env.PATH}` };
+  const cluster = execFileSync(path.join(root, 'test', 'cluster', 'harness', 'up.sh'), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+  try {
+    const kenv = { ...env, KUBECONFIG: path.join(cluster, 'kubeconfig') };
+    const kubectl = path.join(bin, 'kubectl');
+    const uid = execFileSync(kubectl, ['get', 'namespace', 'kube-system', '-o', 'jsonpath={.metadata.uid}'], { env: { ...process.env, ...kenv } }).toString();
+    fs.writeFileSync(path.join(tmp, 'targets.json'), JSON.stringify({ environments: { production: { cluster: { kubeSystemUid: uid } } } }));
+    const denv = { ...kenv, SKIP_SYNTH: '1', ALLOW_DIRTY: '1', DEPLOY_TARGETS: path.join(tmp, 'targets.json'), DEPLOY_LOCK: path.join(tmp, 'deploy.lock') };
+    const deploy = (...args: string[]) => timeOk(node, ['--import', 'tsx', 'deploy/deploy.ts', 'production', ...args], denv, [0]);
+    deploy();   // the first deploy: everything created
+    const dist = path.join('dist', 'production');
+    const apply = paired(() => deploy(), () => timeOk(kubectl, ['apply', '--server-side', '-f', dist], kenv, [0]));
+    const diff = paired(() => deploy('--diff'), () => timeOk(kubectl, ['diff', '--server-side', '-f', dist], kenv, [0, 1]));
+    const r = (x: { ours: number; peer?: number; ratio?: number }) => [s(x.ours), s(x.peer), x.ratio === undefined ? '' : `${x.ratio.toFixed(2)}x`];
+    return [
+      ['no-op deploy of dist/production', ...r(apply), 'node --import tsx deploy/deploy.ts production (npm run deploy minus npm) vs kubectl apply --server-side -f dist/production/'],
+      ['--diff of dist/production, no changes', ...r(diff), 'deploy.ts production --diff vs kubectl diff --server-side -f dist/production/'],
+    ];
+  } finally {
+    execFileSync(path.join(root, 'test', 'cluster', 'harness', 'down.sh'), [cluster], { env: { ...process.env, ...env }, stdio: 'ignore' });
+  }
+}
+
+function table(head: string[], body: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i > 0 && i < 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
+  return ['', line(head), `|${widths.map((w, i) => (i > 0 && i < 4 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...body.map(line)].join('\n');
+}
+
 try {
   console.log(`node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, medians of ${RUNS}`);
   if (!helm) console.log('\n*** Helm peer SKIPPED: no Go on PATH to build tools/helm (npm run tools). Only our numbers follow. ***\n');
   else console.log(`peer: ${execFileSync(helm, ['version', '--short'], { env: { ...process.env, ...helmEnv } }).toString().trim()} (tools/helm/go.mod)`);
+  const deployRows = deployBench();
+  if (deployRows.length) console.log(table(['deploy', 'ours', 'kubectl', 'ours/kubectl', 'notes'], deployRows));
+  if (process.env.BENCH_ONLY === 'deploy') process.exit(0);
 
   const small = paired(everyday, helm ? helmTemplate(productionChart()) : undefined);
   row('small: everyday synth (node synth/synth.js)', small, 'both environments, 2 Kubernetes versions, atomic');
@@ -206,10 +259,8 @@ try {
     row('npm test: jest (swc transform)', { ours: time(path.join(root, 'node_modules', '.bin', 'jest'), ['--silent']) }, '1 run');
   }
 
-  const head = ['', 'ours', helm ? 'helm template' : 'helm (skipped)', 'ours/helm', 'notes'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => (i > 0 && i < 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(' | ')} |`;
-  console.log(['', line(head), `|${widths.map((w, i) => (i > 0 && i < 4 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...rows.map(line)].join('\n'));
+  console.log(table(['', 'ours', helm ? 'helm template' : 'helm (skipped)', 'ours/helm', 'notes'], rows));
+  if (deployRows.length) console.log(table(['deploy', 'ours', 'kubectl', 'ours/kubectl', 'notes'], deployRows));
   console.log(`\nload after: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });

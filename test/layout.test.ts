@@ -116,7 +116,7 @@ describe('layout', () => {
     const files = fs.readdirSync(path.join(root, 'scripts'), { recursive: true }).map(String);
     expect(files.filter((f) => /deploy|bootstrap|seal|image|cluster|buildah|synth\.js|run-app/.test(f))).toEqual([]);
     // the products' parts are in their rooms
-    for (const f of ['deploy/deploy.sh', 'deploy/bootstrap.ts', 'deploy/seal.ts', 'deploy/targets.json', 'images/build.ts', 'images/lock.ts',
+    for (const f of ['deploy/deploy.ts', 'deploy/bootstrap.ts', 'deploy/seal.ts', 'deploy/targets.json', 'images/build.ts', 'images/lock.ts',
       'images/shop/Containerfile', 'test/cluster/harness/up.sh', 'synth/synth.js', 'synth/run-app.js', 'environments/app.ts']) {
       expect(fs.existsSync(path.join(root, f))).toBe(true);
     }

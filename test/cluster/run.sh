@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cluster tests: deploy/deploy.sh against a real kube-apiserver + etcd + kube-controller-manager
+# Cluster tests: the deploy tool (deploy/deploy.ts) against a real kube-apiserver + etcd + kube-controller-manager
 # (test/cluster/harness/up.sh). Every environment folder in dist/ gets a fresh cluster of its own.
 # Objects are discovered from the manifests, nothing is hard-coded.
 #
@@ -10,12 +10,17 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-DEPLOY="$ROOT/deploy/deploy.sh"
+cd "$ROOT"   # node resolves --import tsx from here
+# The deploy tool as `npm run deploy` runs it, without npm. DEPLOY_TS: another copy of it (test_git_check).
+DEPLOY_TS="$ROOT/deploy/deploy.ts"
+run_deploy() { node --import tsx "$DEPLOY_TS" "$@"; }
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-cluster-tests.XXXXXX")"
 CLUSTER=""
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
+CTL_STANDIN=""   # test_sealed_secrets_verified's stand-in controller
 cleanup() {
+  if [ -n "$CTL_STANDIN" ]; then kill "$CTL_STANDIN" 2>/dev/null || true; fi
   if [ -n "$CLUSTER" ]; then "$ROOT/test/cluster/harness/down.sh" "$CLUSTER" || true; fi
   rm -rf "$WORK"
 }
@@ -32,15 +37,15 @@ declare_cluster() {   # declare_cluster ENV: writes $WORK/targets.json
 # cluster declared, a lock of the test run's own (a deploy by hand in the checkout is not blocked).
 deploy() {
   declare_cluster "$1"
-  DIST_DIR="${DIST_DIR:-$WORK/dist}" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/targets.json" DEPLOY_LOCK="$WORK/deploy.lock" "$DEPLOY" "$@"
+  DIST_DIR="${DIST_DIR:-$WORK/dist}" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/targets.json" DEPLOY_LOCK="$WORK/deploy.lock" run_deploy "$@"
 }
-# deploy_rc WANTED LOGFILE ARGS...: deploy must exit with WANTED (an exit code of deploy.sh --help).
+# deploy_rc WANTED LOGFILE ARGS...: deploy must exit with WANTED (an exit code of the tool's --help).
 deploy_rc() {
   local want=$1 log=$2; shift 2
   local rc=0
   deploy "$@" >"$log" 2>&1 || rc=$?
   cat "$log"
-  [ "$rc" = "$want" ] || fail "deploy.sh $* exited $rc, expected $want"
+  [ "$rc" = "$want" ] || fail "deploy $* exited $rc, expected $want"
 }
 # deploy_expect RC_WANTED(0|fail) LOGFILE ARGS...: runs deploy, keeps its output in LOGFILE.
 deploy_ok() {
@@ -48,15 +53,15 @@ deploy_ok() {
   local rc=0
   deploy "$@" >"$log" 2>&1 || rc=$?
   cat "$log"
-  [ "$rc" = 0 ] || fail "deploy.sh $* exited $rc"
-  if grep -q 'Warning:' "$log"; then fail "deploy.sh $* printed a server warning"; fi
+  [ "$rc" = 0 ] || fail "deploy $* exited $rc"
+  if grep -q 'Warning:' "$log"; then fail "deploy $* printed a server warning"; fi
 }
 deploy_fails() {
   local log=$1; shift
   local rc=0
   deploy "$@" >"$log" 2>&1 || rc=$?
   cat "$log"
-  [ "$rc" != 0 ] || fail "deploy.sh $* succeeded but should have failed"
+  [ "$rc" != 0 ] || fail "deploy $* succeeded but should have failed"
 }
 
 # Manifest files -> one JSON object a line (parsed by kubectl, offline).
@@ -177,7 +182,7 @@ test_reapply_is_noop() {
 first_namespaced_object() { jq -s -c 'map(select(.metadata.namespace != null))[0]' "$OBJS"; }
 
 test_diff_exit_codes() {
-  # deploy.sh --help: 0 no changes, 1 changes pending, >= 2 error.
+  # the tool's --help: 0 no changes, 1 changes pending, >= 2 error.
   deploy_rc 0 "$WORK/diff0.log" "$ENV" --diff
   # A changed label on one object of the model: changes pending.
   local obj; obj=$(first_namespaced_object)
@@ -334,7 +339,13 @@ test_prune_namespace() {
   grep -q "would prune namespace/$gone" "$WORK/nsgone-diff.log" || fail "--diff did not announce pruning namespace/$gone"
   if grep -q '^ *OTHER ' "$WORK/nsgone-diff.log"; then fail "objects of the pipeline (or made from them) were taken for someone else's"; fi
 
-  DIST_DIR="$WORK/nsgone" deploy_ok "$WORK/nsgone.log" "$ENV"
+  # Not without --prune-namespaces: refused (nothing written), saying why.
+  DIST_DIR="$WORK/nsgone" deploy_rc 3 "$WORK/nsgone-noflag.log" "$ENV"
+  grep -q "namespace/$gone left the model; it is deleted only with --prune-namespaces: deleting a Namespace deletes everything in it" "$WORK/nsgone-noflag.log" ||
+    fail "the refusal does not say why a Namespace prune needs --prune-namespaces"
+  [ "$(kubectl get namespace "$gone" -o jsonpath='{.status.phase}')" = Active ] || fail "namespace $gone is being deleted"
+
+  DIST_DIR="$WORK/nsgone" deploy_ok "$WORK/nsgone.log" "$ENV" --prune-namespaces
   kubectl wait --for=delete "namespace/$gone" --timeout=120s || fail "namespace $gone not deleted within 120 s"
   identities <(cat "$WORK/rest.jsonl" "$CRDS") >"$WORK/after.txt"
   diff "$WORK/before.txt" "$WORK/after.txt" || fail "objects outside namespace $gone were deleted or re-created"
@@ -399,51 +410,35 @@ test_git_check() {
   # Step 2 of the pipeline, in a scratch git repo holding a copy of the pipeline and dist/.
   local repo="$WORK/repo"
   rm -rf "$repo"; mkdir -p "$repo/deploy" "$repo/dist"
-  cp "$DEPLOY" "$repo/deploy/"; cp -r "$WORK/dist/$ENV" "$repo/dist/"; cp -r "$ROOT/crds" "$repo/"
+  cp "$ROOT"/deploy/*.ts "$repo/deploy/"; cp -r "$WORK/dist/$ENV" "$repo/dist/"; cp -r "$ROOT/crds" "$repo/"
+  ln -s "$ROOT/node_modules" "$repo/node_modules"
   declare_cluster "$ENV"; export DEPLOY_TARGETS="$WORK/targets.json"
   git -C "$repo" init -q
   git -C "$repo" add -A
   git -C "$repo" -c user.name=test -c user.email=test@example.invalid commit -qm fixture
-  SKIP_SYNTH=1 "$repo/deploy/deploy.sh" "$ENV" --dry-run >"$WORK/git1.log" 2>&1 || { cat "$WORK/git1.log"; fail "clean dist/ refused"; }
+  local DEPLOY_TS="$repo/deploy/deploy.ts"
+  SKIP_SYNTH=1 run_deploy "$ENV" --dry-run >"$WORK/git1.log" 2>&1 || { cat "$WORK/git1.log"; fail "clean dist/ refused"; }
   local f; f=$(ls "$repo/dist/$ENV"/*.k8s.yaml | head -1)
   echo "# edited" >>"$f"
-  if SKIP_SYNTH=1 "$repo/deploy/deploy.sh" "$ENV" --dry-run >"$WORK/git2.log" 2>&1; then fail "modified dist/ accepted"; fi
+  if SKIP_SYNTH=1 run_deploy "$ENV" --dry-run >"$WORK/git2.log" 2>&1; then fail "modified dist/ accepted"; fi
   grep -q 'differs from the commit' "$WORK/git2.log" || { cat "$WORK/git2.log"; fail "no 'differs from the commit' message"; }
   git -C "$repo" checkout -q -- dist
   echo "{}" >"$repo/dist/$ENV/new.k8s.yaml"
-  if SKIP_SYNTH=1 "$repo/deploy/deploy.sh" "$ENV" --dry-run >"$WORK/git3.log" 2>&1; then fail "untracked file in dist/ accepted"; fi
+  if SKIP_SYNTH=1 run_deploy "$ENV" --dry-run >"$WORK/git3.log" 2>&1; then fail "untracked file in dist/ accepted"; fi
   grep -q 'differs from the commit' "$WORK/git3.log" || { cat "$WORK/git3.log"; fail "no 'differs from the commit' message"; }
 }
 
 # ----------------------------------------------------------------------------------------------
-# Faults, injected with a kubectl on PATH that wraps the real one.
+# Faults, injected with the deploy tool's testing-only hook (deploy/kube.ts): the first step (an API call or the
+# start of a stage) whose name matches MATCH gets FAULT: reset (the call fails, connection reset), forbidden (403),
+# sleep:<s>, sh:<command>, throw (an unexpected exception), throw-async (one outside any promise). $WORK/fault
+# records when it fired.
 
-# Test double: the real kubectl, except that the first call whose arguments match $FAULT_MATCH
-# (and not $FAULT_UNLESS) gets the fault $FAULT; the file $FAULT_STATE records when that happened.
-make_fault_kubectl() {
-  mkdir -p "$WORK/fakebin"
-  { echo '#!/usr/bin/env bash'; echo "real='$(command -v kubectl)'"; cat <<'EOF'
-args=" $* "
-if [ -n "${FAULT:-}" ] && [ ! -e "$FAULT_STATE" ] && [[ $args =~ $FAULT_MATCH ]] &&
-   ! { [ -n "${FAULT_UNLESS:-}" ] && [[ $args =~ $FAULT_UNLESS ]]; }; then
-  date +%s.%N >"$FAULT_STATE"
-  case "$FAULT" in
-    reset) echo "Unable to connect to the server: read tcp 127.0.0.1:40000->127.0.0.1:6443: read: connection reset by peer" >&2; exit 1 ;;
-    forbidden) echo 'Error from server (Forbidden): secrets is forbidden: User "deployer" cannot list resource "secrets" in API group "" at the cluster scope' >&2; exit 1 ;;
-    stop-etcd) kill -STOP "$(cat "$CLUSTER_DIR/pids/etcd.pid")" ;;
-    sleep) sleep "$FAULT_SLEEP" ;;
-  esac
-fi
-exec "$real" "$@"
-EOF
-  } >"$WORK/fakebin/kubectl"
-  chmod +x "$WORK/fakebin/kubectl"
-}
-# with_fault FAULT MATCH COMMAND...: COMMAND with the wrapper first on PATH (state in $WORK/fault).
+# with_fault FAULT MATCH COMMAND...
 with_fault() {
   local fault=$1 match=$2; shift 2
   rm -f "$WORK/fault"
-  FAULT=$fault FAULT_MATCH=$match FAULT_STATE="$WORK/fault" PATH="$WORK/fakebin:$PATH" "$@"
+  DEPLOY_TEST_HOOK=$fault DEPLOY_TEST_HOOK_AT=$match DEPLOY_TEST_HOOK_STATE="$WORK/fault" "$@"
 }
 
 test_lookup_failure() {
@@ -452,24 +447,23 @@ test_lookup_failure() {
   local mode
   for mode in "" --diff --dry-run; do
     local rc=0
-    with_fault reset 'get secrets -A --field-selector' deploy "$ENV" $mode >"$WORK/lookup.log" 2>&1 || rc=$?
+    with_fault reset 'look up ApplySet parents' deploy "$ENV" $mode >"$WORK/lookup.log" 2>&1 || rc=$?
     cat "$WORK/lookup.log"
     [ -e "$WORK/fault" ] || fail "the fault was not injected"
-    [ "$rc" = 2 ] || fail "deploy.sh $mode exited $rc after a failed lookup, expected 2"
+    [ "$rc" = 2 ] || fail "deploy $mode exited $rc after a failed lookup, expected 2"
     grep -q 'ERROR: stage 3/3: look up ApplySet parents' "$WORK/lookup.log" || fail "no ERROR line naming the lookup"
     if grep -q 'done (' "$WORK/lookup.log"; then fail "the run reported done"; fi
   done
   # A real Forbidden is downgraded, with a message, and the run goes on.
-  with_fault forbidden 'get secrets -A --field-selector' deploy_ok "$WORK/forbidden.log" "$ENV"
+  with_fault forbidden 'look up ApplySet parents' deploy_ok "$WORK/forbidden.log" "$ENV"
   grep -q 'note: cannot list Secrets cluster-wide (Forbidden)' "$WORK/forbidden.log" || fail "no note for the Forbidden lookup"
 }
 
 test_lock() {
   # One deploy at a time per checkout: a second one is refused (exit 3) naming the holder; the
   # lock goes with the process.
-  rm -f "$WORK/fault"
-  ( FAULT=sleep FAULT_SLEEP=6 FAULT_MATCH='api-resources' FAULT_STATE="$WORK/fault" PATH="$WORK/fakebin:$PATH" \
-      deploy "$ENV" --dry-run >"$WORK/lock-first.log" 2>&1 ) &
+  rm -f "$WORK/fault"   # (here, not only in the background: the wait below must not see an older one)
+  ( with_fault sleep:6 '^cluster check: begin' deploy "$ENV" --dry-run >"$WORK/lock-first.log" 2>&1 ) &
   local first=$!
   for _ in $(seq 1 100); do [ -e "$WORK/fault" ] && break; sleep 0.1; done
   [ -e "$WORK/fault" ] || fail "the first deploy did not get going"
@@ -497,6 +491,181 @@ test_legacy_manager() {
 }
 
 # ----------------------------------------------------------------------------------------------
+# Drift, adoption, and failures said plainly.
+
+# jpath PREFIX KEY: how the tool prints a field path: .data.key, or .data["app.kubernetes.io/name"]
+jpath() { if [[ $2 =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then echo "$1.$2"; else echo "$1[\"$2\"]"; fi; }
+
+test_drift() {
+  # The everyday hand edits of fields the model sets: `kubectl scale`, `kubectl label --overwrite` of one of our
+  # labels, `kubectl patch` of a ConfigMap's data. --diff shows each (field, old -> new, the manager that holds it)
+  # and exits 1; the deploy takes them back and says so, then nothing is pending. An annotation the model does not
+  # set, and an HPA target's replicas (left to the HPA), are neither reported nor touched.
+  local dep cm
+  dep=$(jq -s -c '([.[] | select(.kind == "HorizontalPodAutoscaler") | .spec.scaleTargetRef.name]) as $hpa
+        | map(select(.kind == "Deployment" and .spec.replicas != null and (.metadata.name as $n | $hpa | index($n)) == null))[0] // empty' "$OBJS")
+  cm=$(jq -s -c 'map(select(.kind == "ConfigMap" and ((.data // {}) | length) > 0 and ((.metadata.labels // {}) | length) > 0))[0] // empty' "$OBJS")
+  [ -n "$dep" ] && [ -n "$cm" ] || skip "no Deployment with replicas, or no labelled ConfigMap with data"
+  local dname dns want cname cns lkey lval dkey dval
+  dname=$(jq -r .metadata.name <<<"$dep"); dns=$(jq -r .metadata.namespace <<<"$dep"); want=$(jq -r .spec.replicas <<<"$dep")
+  cname=$(jq -r .metadata.name <<<"$cm"); cns=$(jq -r .metadata.namespace <<<"$cm")
+  lkey=$(jq -r '.metadata.labels | keys[0]' <<<"$cm"); lval=$(jq -r --arg k "$lkey" '.metadata.labels[$k]' <<<"$cm")
+  dkey=$(jq -r '.data | keys[0]' <<<"$cm"); dval=$(jq -c --arg k "$dkey" '.data[$k]' <<<"$cm")
+  kubectl scale deployment "$dname" -n "$dns" --replicas=$((want + 2))
+  kubectl label --overwrite configmap "$cname" -n "$cns" "$lkey=drifted"
+  kubectl patch configmap "$cname" -n "$cns" --type=merge -p "$(jq -n -c --arg k "$dkey" '{data: {($k): "patched"}}')"
+  kubectl annotate deployment "$dname" -n "$dns" k8s-infra-test/by-hand=kept
+  local hpa_target="" hpa_ns=""
+  read -r hpa_target hpa_ns < <(jq -s -r 'map(select(.kind == "HorizontalPodAutoscaler"))[0] // empty | "\(.spec.scaleTargetRef.name) \(.metadata.namespace)"' "$OBJS") || true
+  [ -z "$hpa_target" ] || kubectl scale deployment "$hpa_target" -n "$hpa_ns" --replicas=7
+
+  deploy_rc 1 "$WORK/drift-diff.log" "$ENV" --diff
+  grep -qF ".spec.replicas: $((want + 2)) -> $want   (drift: held by kubectl" "$WORK/drift-diff.log" || fail "--diff does not show the scaled replicas with their manager"
+  grep -qF "$(jpath .metadata.labels "$lkey"): \"drifted\" -> \"$lval\"   (drift: held by kubectl-label)" "$WORK/drift-diff.log" || fail "--diff does not show the overwritten label with its manager"
+  grep -F "$(jpath .data "$dkey"): \"patched\" -> ${dval:0:40}" "$WORK/drift-diff.log" | grep -qF '(drift: held by kubectl-patch)' ||
+    fail "--diff does not show the patched data with its manager"
+  if grep -q 'k8s-infra-test/by-hand' "$WORK/drift-diff.log"; then fail "--diff reported an annotation the model does not set"; fi
+  if [ -n "$hpa_target" ] && grep -q "Deployment $hpa_ns/$hpa_target" "$WORK/drift-diff.log"; then fail "--diff reported the HPA target's replicas"; fi
+
+  deploy_ok "$WORK/drift.log" "$ENV"
+  [ "$(grep -c 'drift: taken back from' "$WORK/drift.log")" = 3 ] || fail "the deploy does not say it took back 3 fields"
+  grep -q 'took back 3 field(s)' "$WORK/drift.log" || fail "no summary of what was taken back"
+  [ "$(kubectl get deployment "$dname" -n "$dns" -o jsonpath='{.spec.replicas}')" = "$want" ] || fail "replicas not taken back"
+  [ "$(kubectl get configmap "$cname" -n "$cns" -o json | jq -r --arg k "$lkey" '.metadata.labels[$k]')" = "$lval" ] || fail "label not taken back"
+  [ "$(kubectl get configmap "$cname" -n "$cns" -o json | jq -c --arg k "$dkey" '.data[$k]')" = "$dval" ] || fail "data not taken back"
+  [ "$(kubectl get deployment "$dname" -n "$dns" -o json | jq -r '.metadata.annotations["k8s-infra-test/by-hand"]')" = kept ] || fail "the hand-made annotation was removed"
+  deploy_rc 0 "$WORK/drift-diff0.log" "$ENV" --diff
+  kubectl annotate deployment "$dname" -n "$dns" k8s-infra-test/by-hand-
+}
+
+test_adopt() {
+  # Objects made by hand, with other data than the model's: refused (exit 3, "--adopt takes it over"), then --adopt
+  # takes them over and the model's values win; afterwards nothing is pending.
+  mkdir -p "$WORK/adopt/adopttest"
+  printf '%s\n' 'apiVersion: v1' 'kind: Namespace' 'metadata: {name: k8s-infra-test-adopt}' '---' 'apiVersion: v1' 'kind: ConfigMap' \
+    'metadata: {name: made-by-hand, namespace: k8s-infra-test-adopt, labels: {app: model}}' 'data: {a: model}' >"$WORK/adopt/adopttest/all.k8s.yaml"
+  kubectl create namespace k8s-infra-test-adopt
+  kubectl create configmap made-by-hand -n k8s-infra-test-adopt --from-literal=a=by-hand
+  kubectl label configmap made-by-hand -n k8s-infra-test-adopt app=by-hand
+  DIST_DIR="$WORK/adopt" deploy_rc 3 "$WORK/adopt-refused.log" adopttest
+  grep -q 'ConfigMap k8s-infra-test-adopt/made-by-hand: not applied by any environment.*--adopt takes it over' "$WORK/adopt-refused.log" || fail "the refusal does not offer --adopt"
+  [ "$(kubectl get configmap made-by-hand -n k8s-infra-test-adopt -o jsonpath='{.data.a}')" = by-hand ] || fail "the refused run changed the object"
+  DIST_DIR="$WORK/adopt" deploy_ok "$WORK/adopt.log" adopttest --adopt
+  [ "$(kubectl get configmap made-by-hand -n k8s-infra-test-adopt -o jsonpath='{.data.a} {.metadata.labels.app}')" = "model model" ] || fail "--adopt did not put the model's values in place"
+  grep -q 'drift: taken back from kubectl-create' "$WORK/adopt.log" || fail "--adopt does not say what it took over"
+  DIST_DIR="$WORK/adopt" deploy_rc 0 "$WORK/adopt-diff.log" adopttest --diff
+  DIST_DIR="$WORK/adopt" deploy_ok "$WORK/adopt-again.log" adopttest   # now ours: no --adopt needed
+  kubectl delete namespace k8s-infra-test-adopt --wait=false
+}
+
+test_injected_exception() {
+  # An unexpected exception (the testing-only hook throws at a chosen step) is exit 2, naming the stage, in every
+  # mode, before and after writes, also when thrown outside any promise; never 0, 1 ("changes pending") or 3.
+  mkdir -p "$WORK/boom/boomtest"
+  printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: k8s-infra-test-boom}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: k8s-infra-test-boom}\ndata: {a: b}\n' \
+    >"$WORK/boom/boomtest/all.k8s.yaml"
+  local spec fault at mode rc stage
+  for spec in 'throw|^read the manifests: begin|' 'throw|^ownership check: read|--diff' 'throw|^stage 2/3 cluster: dry run|--dry-run' \
+              'throw|^stage 3/3 namespace k8s-infra-test-boom: apply |' 'throw|^stage 3/3 namespace k8s-infra-test-boom: dry run|--diff' \
+              'throw-async|^stage 3/3 namespace k8s-infra-test-boom: apply |'; do
+    IFS='|' read -r fault at mode <<<"$spec"
+    rc=0
+    # shellcheck disable=SC2086   # $mode: one flag or none
+    DIST_DIR="$WORK/boom" with_fault "$fault" "$at" deploy boomtest $mode >"$WORK/boom.log" 2>&1 || rc=$?
+    cat "$WORK/boom.log"
+    [ -e "$WORK/fault" ] || fail "$fault at /$at/ was not injected"
+    [ "$rc" = 2 ] || fail "$fault at /$at/ $mode: exit $rc, expected 2"
+    stage=${at#^}; stage=${stage%%:*}
+    grep -qF "ERROR: $stage: unexpected failure: " "$WORK/boom.log" || fail "$fault at /$at/: no ERROR line naming the stage '$stage'"
+    grep -q 'injected by DEPLOY_TEST_HOOK' "$WORK/boom.log" || fail "the exception's own message is not shown"
+    if grep -q 'done (' "$WORK/boom.log"; then fail "the run reported done"; fi
+  done
+  DIST_DIR="$WORK/boom" deploy_ok "$WORK/boom-ok.log" boomtest   # and without the fault it converges
+  kubectl delete namespace k8s-infra-test-boom --wait=false
+}
+
+test_sealed_secrets_verified() {
+  # A SealedSecret the environment's controller cannot open stops the deploy before anything is written, naming it
+  # and its file (exit 3, in every mode); an unreachable controller is said and the deploy goes on. The controller
+  # here is a stand-in on 127.0.0.1 answering /v1/verify as the real one does (200 opens, 409 cannot); the real
+  # controller is test/cluster/sealed-secrets.sh's.
+  mkdir -p "$WORK/sealed/sealedtest"
+  ss() { printf -- '---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata: {name: %s, namespace: k8s-infra-test-sealed}\nspec:\n  encryptedData: {a: AgBy3i4OJSWK}\n  template: {metadata: {name: %s, namespace: k8s-infra-test-sealed}}\n' "$1" "$1"; }
+  { printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: k8s-infra-test-sealed}\n'; ss opens; ss cannot-open; } >"$WORK/sealed/sealedtest/all.k8s.yaml"
+  rm -f "$WORK/ctl.port"
+  # shellcheck disable=SC2016   # JavaScript, not shell
+  node -e '
+    const s = require("http").createServer((req, res) => { let b = ""; req.on("data", (c) => (b += c)); req.on("end", () => {
+      if (req.url !== "/v1/verify") { res.writeHead(404); return res.end("not found"); }
+      if (JSON.parse(b).metadata.name === "cannot-open") { res.writeHead(409); return res.end("Error: no key could decrypt secret (a)"); }
+      res.writeHead(200); res.end(); }); });
+    s.listen(0, "127.0.0.1", () => require("fs").writeFileSync(process.argv[1], String(s.address().port)));' "$WORK/ctl.port" &
+  CTL_STANDIN=$!
+  for _ in $(seq 1 50); do [ -s "$WORK/ctl.port" ] && break; sleep 0.1; done
+  local mode url
+  url="http://127.0.0.1:$(cat "$WORK/ctl.port")"
+  for mode in "" --diff --dry-run; do
+    # shellcheck disable=SC2086   # $mode: one flag or none
+    SEALED_SECRETS_CONTROLLER_URL=$url DIST_DIR="$WORK/sealed" deploy_rc 3 "$WORK/sealed.log" sealedtest $mode
+    grep -q 'cannot open 1 SealedSecret(s)' "$WORK/sealed.log" || fail "$mode: the refusal does not say the controller cannot open it"
+    grep -qF 'SealedSecret k8s-infra-test-sealed/cannot-open (' "$WORK/sealed.log" || fail "$mode: the refusal does not name the SealedSecret"
+    grep -q 'sealedtest/all.k8s.yaml' "$WORK/sealed.log" || fail "$mode: the refusal does not name the file"
+    if grep -q 'k8s-infra-test-sealed/opens (' "$WORK/sealed.log"; then fail "$mode: the one it opens was named too"; fi
+  done
+  if kubectl get namespace k8s-infra-test-sealed >/dev/null 2>&1; then fail "something was written"; fi
+  kill "$CTL_STANDIN"; wait "$CTL_STANDIN" 2>/dev/null || true; CTL_STANDIN=""
+  # Not reachable (nothing listens there): said, and the deploy goes on.
+  SEALED_SECRETS_CONTROLLER_URL=http://127.0.0.1:1 DIST_DIR="$WORK/sealed" deploy_ok "$WORK/sealed-unreachable.log" sealedtest
+  grep -q 'sealed-secrets-controller is not reachable .*2 SealedSecret(s) NOT verified, going on' "$WORK/sealed-unreachable.log" || fail "no note that the controller is not reachable"
+  kubectl get sealedsecret cannot-open -n k8s-infra-test-sealed >/dev/null || fail "the deploy did not go on"
+  kubectl delete namespace k8s-infra-test-sealed --wait=false
+}
+
+test_namespace_prune_window() {
+  # An object created in a Namespace between the prune check and the deletion (here by the hook, right before the
+  # DELETE is sent) cannot be saved (the API server has no delete precondition on a namespace's content), but the
+  # check right after the delete finds it and names it: exit 2, never a silent 0.
+  local gone
+  gone=$(namespace_to_drop)
+  [ -n "$gone" ] || skip "no Namespace with objects in the manifests"
+  mkdir -p "$WORK/nswindow/$ENV"
+  jq -c --arg n "$gone" 'select(.metadata.namespace != $n and (.kind != "Namespace" or .metadata.name != $n))' "$OBJS" |
+    jq -s '{apiVersion: "v1", kind: "List", items: .}' >"$WORK/nswindow/$ENV/all.k8s.yaml"
+  local rc=0
+  DIST_DIR="$WORK/nswindow" with_fault "sh:kubectl create configmap k8s-infra-test-intruder -n $gone --from-literal=a=b" \
+    "^stage 2/3 cluster: delete Namespace $gone\$" deploy "$ENV" --prune-namespaces >"$WORK/nswindow.log" 2>&1 || rc=$?
+  cat "$WORK/nswindow.log"
+  [ -e "$WORK/fault" ] || fail "the intruder was not created"
+  [ "$rc" = 2 ] || fail "exit $rc, expected 2"
+  grep -q "namespace/$gone was deleted, and 1 object(s) this pipeline did not apply were created in it between the check and the delete" "$WORK/nswindow.log" || fail "no ERROR naming what was lost"
+  grep -q 'OTHER ConfigMap/k8s-infra-test-intruder' "$WORK/nswindow.log" || fail "the intruder is not named"
+  kubectl wait --for=delete "namespace/$gone" --timeout=120s || fail "namespace $gone not deleted within 120 s"
+  deploy_ok "$WORK/nswindow-back.log" "$ENV"
+}
+
+test_lock_names_holder() {
+  # Five deploys started while one holds the lock: every one is refused (exit 3) naming the holder. A lock left by
+  # a process that is gone is taken over, saying so.
+  rm -f "$WORK/fault"
+  ( with_fault sleep:8 '^cluster check: begin' deploy "$ENV" --dry-run >"$WORK/holder.log" 2>&1 ) &
+  local first=$! i pids=()
+  for _ in $(seq 1 100); do [ -e "$WORK/fault" ] && break; sleep 0.1; done
+  [ -e "$WORK/fault" ] || fail "the first deploy did not get going"
+  for i in 1 2 3 4 5; do ( rc=0; deploy "$ENV" --diff >"$WORK/refused-$i.log" 2>&1 || rc=$?; echo "$rc" >"$WORK/refused-$i.rc" ) & pids+=($!); done
+  wait "${pids[@]}"
+  for i in 1 2 3 4 5; do
+    cat "$WORK/refused-$i.log"
+    [ "$(cat "$WORK/refused-$i.rc")" = 3 ] || fail "deploy $i exited $(cat "$WORK/refused-$i.rc"), expected 3"
+    grep -Eq "another deploy holds .*: pid [0-9]+ \($ENV dry-run, user [^,]+, host [^,]+, since " "$WORK/refused-$i.log" || fail "deploy $i does not name the holder"
+  done
+  wait "$first" || { cat "$WORK/holder.log"; fail "the holder failed"; }
+  echo "pid 999999 ($ENV apply, user gone, host $(hostname), since 2000-01-01T00:00:00Z)" >"$WORK/deploy.lock"
+  deploy_ok "$WORK/stale.log" "$ENV" --dry-run
+  grep -q 'took over the stale lock .*pid 999999' "$WORK/stale.log" || fail "the stale lock was not reported"
+  [ ! -e "$WORK/deploy.lock" ] || fail "the lock was not released"
+}
+
+# ----------------------------------------------------------------------------------------------
 # Two environments and one cluster (a fresh one): run once, with production and local.
 
 # Every object of an environment as "ref name ns resourceVersion", ApplySet parents included.
@@ -514,14 +683,14 @@ test_wrong_cluster() {
   local e rc
   for e in "$ENV_A" "$ENV_B"; do
     rc=0
-    DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_LOCK="$WORK/deploy.lock" "$DEPLOY" "$e" >"$WORK/wrong-$e.log" 2>&1 || rc=$?
+    DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_LOCK="$WORK/deploy.lock" run_deploy "$e" >"$WORK/wrong-$e.log" 2>&1 || rc=$?
     cat "$WORK/wrong-$e.log"
-    [ "$rc" = 3 ] || fail "deploy.sh $e on a cluster it does not declare exited $rc, expected 3"
+    [ "$rc" = 3 ] || fail "deploy $e on a cluster it does not declare exited $rc, expected 3"
     grep -q 'ERROR: cluster check' "$WORK/wrong-$e.log" || fail "no ERROR line naming the cluster check"
   done
   # A declared uid that is not this cluster's.
   jq -n --arg e "$ENV_A" '{environments: {($e): {cluster: {kubeSystemUid: "00000000-0000-0000-0000-000000000000"}}}}' >"$WORK/other.json"
-  rc=0; DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/other.json" DEPLOY_LOCK="$WORK/deploy.lock" "$DEPLOY" "$ENV_A" \
+  rc=0; DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/other.json" DEPLOY_LOCK="$WORK/deploy.lock" run_deploy "$ENV_A" \
     >"$WORK/wrong-uid.log" 2>&1 || rc=$?
   cat "$WORK/wrong-uid.log"
   [ "$rc" = 3 ] || fail "a deploy to a cluster with another uid exited $rc, expected 3"
@@ -531,7 +700,7 @@ test_wrong_cluster() {
   [ -z "$nss" ] || fail "namespaces were created: $nss"
   [ -z "$(kubectl get secrets -A -l applyset.kubernetes.io/id -o name)" ] || fail "ApplySet parents were created"
   # --force-cluster overrides exactly that check (with a warning).
-  rc=0; DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/other.json" DEPLOY_LOCK="$WORK/deploy.lock" "$DEPLOY" "$ENV_A" --dry-run --force-cluster \
+  rc=0; DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/other.json" DEPLOY_LOCK="$WORK/deploy.lock" run_deploy "$ENV_A" --dry-run --force-cluster \
     >"$WORK/forced.log" 2>&1 || rc=$?
   cat "$WORK/forced.log"
   [ "$rc" = 0 ] || fail "--force-cluster --dry-run exited $rc"
@@ -577,8 +746,8 @@ test_etcd_down() {
   } >"$f"
   local t0 t1 frozen rc=0
   t0=$(date +%s.%N)
-  FAULT_UNLESS='--dry-run' KUBECTL_TIMEOUT=15s STAGE_TIMEOUT=60s DEPLOY_TIMEOUT=120s DIST_DIR="$WORK/etcd" \
-    with_fault stop-etcd 'apply .*--applyset=k8s-infra-etcdtest ' deploy etcdtest >"$WORK/etcd.log" 2>&1 || rc=$?
+  KUBECTL_TIMEOUT=15s STAGE_TIMEOUT=60s DEPLOY_TIMEOUT=120s DIST_DIR="$WORK/etcd" \
+    with_fault "sh:kill -STOP $(cat "$CLUSTER_DIR/pids/etcd.pid")" '^stage 3/3 namespace k8s-infra-test-etcd: apply ' deploy etcdtest >"$WORK/etcd.log" 2>&1 || rc=$?
   t1=$(date +%s.%N)
   cat "$WORK/etcd.log"
   [ -e "$WORK/fault" ] || fail "etcd was not stopped"
@@ -740,8 +909,6 @@ start_cluster() {   # start_cluster [--kcm]
   source "$CLUSTER/env"
   CLUSTER_UID=$(kubectl get namespace kube-system -o jsonpath='{.metadata.uid}')
 }
-make_fault_kubectl
-
 first=1
 for ENV in "${ENVS[@]}"; do
   echo "=== environment $ENV: starting a fresh cluster"
@@ -775,6 +942,12 @@ for ENV in "${ENVS[@]}"; do
     t "[$ENV] a failed ApplySet lookup stops the run with ERROR (a Forbidden one is downgraded)" test_lookup_failure
     t "[$ENV] one deploy at a time: a second is refused naming the holder" test_lock
     t "[$ENV] fields of the old shared field manager k8s-infra are handed to k8s-infra-$ENV" test_legacy_manager
+    t "[$ENV] drift (scale, label --overwrite, patch) is a change: --diff shows field, values, manager; the deploy takes it back" test_drift
+    t "[adopt] objects made by hand: refused, then --adopt takes them over with the model's values" test_adopt
+    t "[boom] an injected exception is exit 2 naming the stage, in every mode, before and after writes" test_injected_exception
+    t "[sealed] a SealedSecret the controller cannot open stops the deploy naming it; unreachable: said, goes on" test_sealed_secrets_verified
+    t "[$ENV] an object created between the Namespace prune check and the delete is named (exit 2)" test_namespace_prune_window
+    t "[$ENV] every refused deploy names the lock holder; a stale lock is taken over" test_lock_names_holder
     first=0
   fi
 
