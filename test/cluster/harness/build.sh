@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager and etcd from the pinned wrapper modules in
-# tools/apiserver/ into .cache/bin/ (and kubectl too, on a machine that has none). Needs only Go
-# and the Go module proxy (no Docker, no release downloads). A second run is a no-op while the
-# pins and this script are unchanged.
+# Builds the test cluster, one Kubernetes release for every component, from the pinned wrapper
+# modules in tools/apiserver/ into .cache/bin/: kube-apiserver, kube-controller-manager, kubectl
+# and etcd (the control plane), and kube-scheduler, kubelet and kube-proxy (the node,
+# test/cluster/harness/node.sh). kubectl is the release's own (a preinstalled one may be several
+# minor versions away); the harness puts .cache/bin first on PATH. Needs only Go and the Go module
+# proxy (no Docker, no release downloads). A second run is a no-op while the pins and this script
+# are unchanged.
 #
 # Usage: test/cluster/harness/build.sh [--force]
-# Env:   CLUSTER_BIN_DIR (default <repo>/.cache/bin), BUILD_KUBECTL=1 (build kubectl even if one
-#        is installed); the usual GOMODCACHE/GOCACHE/GOPROXY.
+# Env:   CLUSTER_BIN_DIR (default <repo>/.cache/bin); the usual GOMODCACHE/GOCACHE/GOPROXY;
+#        BUILD_NICE (default 10) and BUILD_P (go build -p, default 2): the machine is shared.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -14,7 +17,7 @@ SRC="$ROOT/tools/apiserver"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 FORCE="${1:-}"
 
-command -v go >/dev/null || { echo "build.sh: Go is required (go.dev/dl or apt-get install golang-go >= 1.23)" >&2; exit 1; }
+command -v go >/dev/null || { echo "build.sh: Go is required (go.dev/dl, >= 1.26: the go line of tools/apiserver/go.mod)" >&2; exit 1; }
 
 # Never switch to a downloaded toolchain (offline it would hang); readonly: go.mod/go.sum are
 # committed and complete, so the build is reproducible and verified without the checksum DB.
@@ -28,12 +31,10 @@ K8S=$(modver 'k8s\.io/kubernetes' "$SRC/go.mod")
 ETCD=$(modver 'go\.etcd\.io/etcd/server/v3' "$SRC/etcd/go.mod")
 [ -n "$K8S" ] && [ -n "$ETCD" ] || { echo "build.sh: cannot read versions from $SRC/go.mod" >&2; exit 1; }
 
-CMDS=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
-WANT_BINS=(kube-apiserver kube-controller-manager etcd)
-# kubectl: whichever is installed is used; without one, build the matching release's own.
-if [ "${BUILD_KUBECTL:-0}" = 1 ] || ! command -v kubectl >/dev/null; then
-  CMDS+=(k8s.io/kubernetes/cmd/kubectl); WANT_BINS+=(kubectl)
-fi
+NAMES=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy)
+CMDS=("${NAMES[@]/#/k8s.io/kubernetes/cmd/}")
+WANT_BINS=("${NAMES[@]}" etcd)
+GOB=(nice -n "${BUILD_NICE:-10}" go build -p "${BUILD_P:-2}")
 
 # Up to date when the pins, this script and the Go version are what the last build used.
 STAMP="$BIN/.cluster-build-stamp"
@@ -64,14 +65,14 @@ echo "build.sh: downloading modules (GOMODCACHE=$(go env GOMODCACHE))"
 t1=$SECONDS
 echo "build.sh: modules ready in $((t1 - t0))s"
 
-echo "build.sh: building ${CMDS[*]##*/} $K8S (cold: about 4-5 min on 2 cores)"
+echo "build.sh: building ${NAMES[*]} $K8S (cold: about 10 min on 2 shared cores)"
 # One invocation: packages shared by the commands are compiled once.
-(cd "$SRC" && go build -ldflags "$LDF" -o "$BIN/" "${CMDS[@]}")
+(cd "$SRC" && "${GOB[@]}" -ldflags "$LDF" -o "$BIN/" "${CMDS[@]}")
 t2=$SECONDS
-echo "build.sh: ${CMDS[*]##*/} built in $((t2 - t1))s"
+echo "build.sh: ${NAMES[*]} built in $((t2 - t1))s"
 
 echo "build.sh: building etcd $ETCD"
-(cd "$SRC/etcd" && go build -ldflags "-s -w" -o "$BIN/etcd" .)
+(cd "$SRC/etcd" && "${GOB[@]}" -ldflags "-s -w" -o "$BIN/etcd" .)
 t3=$SECONDS
 echo "build.sh: etcd built in $((t3 - t2))s"
 

@@ -9,7 +9,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
-export PATH="$PATH:$BIN"     # a kubectl built by build.sh (only where none is installed)
+export PATH="$BIN:$PATH"     # the release's own kubectl, built by build.sh (a preinstalled one may be minor versions away)
 
 # Debian tools the scripts use; install only what is missing (CI machines start without apt lists).
 missing=()
