@@ -8,6 +8,11 @@ set -euo pipefail
 W="${1:?usage: $0 CLUSTER_DIR}"
 [ -d "$W/pids" ] || { echo "down.sh: $W is not a cluster dir" >&2; exit 0; }
 
+# A node first (its pods, daemons and every change to the host), while the API server still runs.
+if [ -d "$W/node" ]; then
+  "$(dirname "$0")/node.sh" stop "$W" || { echo "down.sh: node teardown failed (see above)" >&2; NODE_FAILED=1; }
+fi
+
 # Reverse start order: controller-manager, apiserver, then etcd.
 for name in kube-controller-manager kube-apiserver etcd; do
   f="$W/pids/$name.pid"
@@ -25,9 +30,15 @@ for name in kube-controller-manager kube-apiserver etcd; do
   rm -f "$f"
 done
 
-if [ "${KEEP_CLUSTER_DIR:-0}" = 1 ]; then
+# Never remove a folder something is still mounted in (rm -rf would go into the mount).
+if grep -qF " $W/" /proc/mounts; then
+  echo "down.sh: mounts left under $W; not removed:" >&2; grep -F " $W/" /proc/mounts >&2
+  exit 1
+fi
+if [ "${KEEP_CLUSTER_DIR:-0}" = 1 ] || [ "${NODE_FAILED:-0}" = 1 ]; then
   echo "down.sh: stopped; logs kept in $W" >&2
 else
   rm -rf "$W"
   echo "down.sh: stopped and removed $W" >&2
 fi
+[ "${NODE_FAILED:-0}" = 0 ]

@@ -4,7 +4,12 @@
 # Prints that folder on stdout; "$DIR/env" exports KUBECONFIG. Stop it with down.sh "$DIR".
 # If anything fails to come up, whatever was started is stopped again before exiting non-zero.
 #
-# Usage: test/cluster/harness/up.sh [--kcm]
+# With --node (implies --kcm; root): a node as well (test/cluster/harness/node.sh: kube-scheduler,
+# containerd, kubelet, kube-proxy, kube-router, CoreDNS). The API server then listens on the node's
+# bridge address instead of 127.0.0.1, so that pods reach it through the kubernetes Service, and the
+# kubelet's API is authorized (Node,RBAC, NodeRestriction, a client certificate to the kubelet).
+#
+# Usage: test/cluster/harness/up.sh [--kcm | --node]
 # Env:   CLUSTER_BIN_DIR (binaries; default <repo>/.cache/bin), CLUSTER_START_TIMEOUT (s, default 120)
 set -euo pipefail
 
@@ -12,8 +17,9 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 TIMEOUT="${CLUSTER_START_TIMEOUT:-120}"
-KCM=0
+KCM=0 NODE=0
 [ "${1:-}" = "--kcm" ] && KCM=1
+[ "${1:-}" = "--node" ] && KCM=1 NODE=1
 
 log() { echo "up.sh: $*" >&2; }
 for b in etcd kube-apiserver kube-controller-manager; do
@@ -36,6 +42,12 @@ trap cleanup_on_failure EXIT
 # shellcheck source=../../lib/free-port.sh
 source "$ROOT/test/lib/free-port.sh"
 ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
+API_IP=127.0.0.1
+if [ "$NODE" = 1 ]; then
+  # The bridge and its address exist before the API server binds to it; the lock is taken here.
+  "$HERE/node.sh" net "$W"
+  API_IP=10.244.0.1
+fi
 
 # Start a daemon in the background, its output in a log, its pid in pids/.
 start() {
@@ -63,6 +75,15 @@ openssl genrsa -out "$W/pki/sa.key" 2048 2>/dev/null
 # Static bearer token in system:masters (superuser), so RBAC stays on for everyone else.
 TOKEN=$(openssl rand -hex 24)
 printf '%s,admin,admin,"system:masters"\n' "$TOKEN" >"$W/pki/tokens.csv"
+if [ "$NODE" = 1 ]; then
+  # The node's components, each as the user the default RBAC and the Node authorizer know.
+  for u in 'kubelet|system:node:k8s-infra-node|system:nodes' 'scheduler|system:kube-scheduler|' \
+           'kube-proxy|system:kube-proxy|' 'kube-router|k8s-infra-test:kube-router|'; do
+    IFS='|' read -r name user group <<<"$u"
+    t=$(openssl rand -hex 24); echo "$t" >"$W/pki/token.$name"; chmod 600 "$W/pki/token.$name"
+    printf '%s,%s,%s,"%s"\n' "$t" "$user" "$user" "$group" >>"$W/pki/tokens.csv"
+  done
+fi
 chmod 600 "$W/pki/sa.key" "$W/pki/tokens.csv"
 
 # Our own CA and a serving cert for 127.0.0.1/localhost, so the kubeconfig can verify TLS from
@@ -71,9 +92,25 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=k8s-infra-test-ca" 
   -keyout "$W/pki/ca.key" -out "$W/pki/ca.crt" 2>/dev/null
 openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
   -keyout "$W/pki/apiserver.key" -out "$W/pki/apiserver.csr" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >"$W/pki/ext.cnf"
+SANS=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc
+[ "$NODE" = 1 ] && SANS="$SANS,IP:$API_IP,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc.cluster.local"
+printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$SANS" >"$W/pki/ext.cnf"
 openssl x509 -req -in "$W/pki/apiserver.csr" -CA "$W/pki/ca.crt" -CAkey "$W/pki/ca.key" \
   -CAcreateserial -days 2 -extfile "$W/pki/ext.cnf" -out "$W/pki/apiserver.crt" 2>/dev/null
+NODE_FLAGS=() AUTHZ=RBAC ADMISSION=PodSecurity
+if [ "$NODE" = 1 ]; then
+  sign() {   # sign NAME SUBJECT EXTENSIONS: a key and a certificate from our CA
+    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$W/pki/$1.key" -out "$W/pki/$1.csr" 2>/dev/null
+    printf '%s\n' "$3" >"$W/pki/$1.ext"
+    openssl x509 -req -in "$W/pki/$1.csr" -CA "$W/pki/ca.crt" -CAkey "$W/pki/ca.key" -CAcreateserial -days 2 \
+      -extfile "$W/pki/$1.ext" -out "$W/pki/$1.crt" 2>/dev/null
+  }
+  sign kubelet "/CN=system:node:k8s-infra-node" "$(printf 'subjectAltName=IP:%s,DNS:k8s-infra-node\nextendedKeyUsage=serverAuth' "$API_IP")"
+  sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
+  AUTHZ="Node,RBAC" ADMISSION="NodeRestriction,PodSecurity"
+  NODE_FLAGS=(--kubelet-client-certificate="$W/pki/apiserver-kubelet-client.crt" --kubelet-client-key="$W/pki/apiserver-kubelet-client.key"
+    --kubelet-certificate-authority="$W/pki/ca.crt" --kubelet-preferred-address-types=InternalIP)
+fi
 
 # --- etcd -----------------------------------------------------------------------------------
 log "starting etcd on 127.0.0.1:$ETCD_PORT"
@@ -87,28 +124,33 @@ wait_for "etcd /health" etcd curl -fsS --max-time 5 "http://127.0.0.1:$ETCD_PORT
 
 # --- kube-apiserver -------------------------------------------------------------------------
 # --advertise-address=127.0.0.1 + --endpoint-reconciler-type=none: nothing is ever advertised on
-# a real interface (loopback endpoints would fail validation in the default reconciler).
+# a real interface (loopback endpoints would fail validation in the default reconciler). With a
+# node: the node's bridge address, advertised (the kubernetes Service's endpoint), and the default
+# reconciler.
 # Admission: the defaults, which include PodSecurity (namespace PSS labels are enforced) and
 # ServiceAccount.
-log "starting kube-apiserver on https://127.0.0.1:$API_PORT"
+RECONCILER=(--endpoint-reconciler-type=none)
+[ "$NODE" = 1 ] && RECONCILER=()
+log "starting kube-apiserver on https://$API_IP:$API_PORT"
 start kube-apiserver "$BIN/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address=127.0.0.1 --secure-port="$API_PORT" \
-  --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
+  --bind-address="$API_IP" --secure-port="$API_PORT" \
+  --advertise-address="$API_IP" "${RECONCILER[@]}" \
   --tls-cert-file="$W/pki/apiserver.crt" --tls-private-key-file="$W/pki/apiserver.key" \
   --client-ca-file="$W/pki/ca.crt" \
   --service-cluster-ip-range=10.96.0.0/16 --service-node-port-range=30000-32767 \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$W/pki/sa.key" --service-account-signing-key-file="$W/pki/sa.key" \
   --token-auth-file="$W/pki/tokens.csv" \
-  --authorization-mode=RBAC \
-  --enable-admission-plugins=PodSecurity \
+  --authorization-mode="$AUTHZ" \
+  --enable-admission-plugins="$ADMISSION" \
   --allow-privileged=true \
-  --profiling=false
+  --profiling=false \
+  "${NODE_FLAGS[@]}"
 
 # kubeconfig: our CA, the static token.
 K="$W/kubeconfig"
-kubectl config --kubeconfig="$K" set-cluster local --server="https://127.0.0.1:$API_PORT" \
+kubectl config --kubeconfig="$K" set-cluster local --server="https://$API_IP:$API_PORT" \
   --certificate-authority="$W/pki/ca.crt" --embed-certs=true >/dev/null
 kubectl config --kubeconfig="$K" set-credentials admin --token="$TOKEN" >/dev/null
 kubectl config --kubeconfig="$K" set-context local --cluster=local --user=admin --namespace=default >/dev/null
@@ -122,6 +164,9 @@ wait_for "namespace default" kube-apiserver kc get namespace default
 
 # --- kube-controller-manager (optional) -----------------------------------------------------
 if [ "$KCM" = 1 ]; then
+  KCM_NODE_FLAGS=()
+  [ "$NODE" = 1 ] && KCM_NODE_FLAGS=(--allocate-node-cidrs=true --cluster-cidr=10.244.0.0/16 --node-cidr-mask-size=24
+    --service-cluster-ip-range=10.96.0.0/16)
   log "starting kube-controller-manager"
   # --secure-port=0: no serving endpoint (nothing to scrape). No cloud provider, no leader
   # election. The token controller needs the SA key; root-ca is what pods would trust.
@@ -130,7 +175,7 @@ if [ "$KCM" = 1 ]; then
     --bind-address=127.0.0.1 --secure-port=0 \
     --service-account-private-key-file="$W/pki/sa.key" --root-ca-file="$W/pki/ca.crt" \
     --use-service-account-credentials=false \
-    --controllers='*'
+    --controllers='*' "${KCM_NODE_FLAGS[@]}"
   # Its serviceaccount controller creates "default" in every namespace: proof it is working.
   wait_for "kube-controller-manager (default ServiceAccount)" kube-controller-manager \
     kc get serviceaccount default -n default
@@ -140,6 +185,7 @@ cat >"$W/env" <<ENV
 export KUBECONFIG='$K'
 export CLUSTER_DIR='$W'
 ENV
+[ "$NODE" = 1 ] && "$HERE/node.sh" start "$W"
 ok=1
 log "cluster ready in $W (KUBECONFIG=$K)"
 echo "$W"
