@@ -8,10 +8,8 @@ set -euo pipefail
 W="${1:?usage: $0 CLUSTER_DIR}"
 [ -d "$W/pids" ] || { echo "down.sh: $W is not a cluster dir" >&2; exit 0; }
 
-# A node first (its pods, daemons and every change to the host), while the API server still runs.
-if [ -d "$W/node" ]; then
-  "$(dirname "$0")/node.sh" stop "$W" || { echo "down.sh: node teardown failed (see above)" >&2; NODE_FAILED=1; }
-fi
+# A node's daemons and pods first: the API server's shutdown waits for their open watches.
+[ ! -d "$W/node" ] || "$(dirname "$0")/node.sh" stop-processes "$W" || true
 
 # Reverse start order: controller-manager, apiserver, then etcd.
 for name in kube-controller-manager kube-apiserver etcd; do
@@ -29,6 +27,12 @@ for name in kube-controller-manager kube-apiserver etcd; do
   fi
   rm -f "$f"
 done
+
+# The rest of a node after the control plane (every change to the host): the API server listens on the node's
+# bridge address and, stopping, deletes its lease through it (10 s lost when the bridge is gone first).
+if [ -d "$W/node" ]; then
+  "$(dirname "$0")/node.sh" stop "$W" || { echo "down.sh: node teardown failed (see above)" >&2; NODE_FAILED=1; }
+fi
 
 # Never remove a folder something is still mounted in (rm -rf would go into the mount).
 if grep -qF " $W/" /proc/mounts; then

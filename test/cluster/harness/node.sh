@@ -8,6 +8,7 @@
 #   node.sh start DIR      after the control plane: containerd (own config, socket and state), images,
 #                          kube-scheduler, kubelet, kube-proxy, kube-router, CoreDNS; waits (bounded) for
 #                          the node and CoreDNS to be Ready
+#   node.sh stop-processes DIR   the daemons and pods only (down.sh, before the API server stops)
 #   node.sh stop DIR       stops all of it by recorded pid, kills the pods' containers, unmounts, deletes
 #                          the pods' netns, the bridge, every iptables/ip6tables rule and chain, ipset and
 #                          cgroup that was not there before, restores every sysctl, releases the lock
@@ -419,15 +420,19 @@ restore_tables() {
   done
 }
 
-node_stop() {
-  local W=$1
-  N="$W/node"
-  [ -d "$N" ] || return 0
-  if [ "$(cat "$RUN/owner" 2>/dev/null)" != "$W" ]; then
-    log "$RUN is not this cluster's ($W): nothing of the host touched"; return 0
+ours() {   # ours DIR: the node state belongs to the cluster in DIR
+  N="$1/node"
+  [ -d "$N" ] || return 1
+  if [ "$(cat "$RUN/owner" 2>/dev/null)" != "$1" ]; then
+    log "$RUN is not this cluster's ($1): nothing of the host touched"; return 1
   fi
   mkdir -p "$N/pids"
-  local t0=$SECONDS
+}
+# Processes first (daemons, then the pods' containers through containerd, then containerd): down.sh does this
+# before stopping the API server, whose shutdown otherwise waits for the node's open watches.
+node_stop_processes() {
+  local W=$1
+  ours "$W" || return 0
   for d in kube-router kube-proxy kubelet kube-scheduler; do stop_pid "$d"; done
   # The pods' containers: killed through containerd (their shims exit with them), then containerd.
   local SOCK="$RUN/containerd/containerd.sock"
@@ -442,6 +447,14 @@ node_stop() {
   # Shims left behind (containerd killed hard): only those serving our containerd's state.
   local p
   for p in $(pgrep -f "containerd-shim.*$RUN" || true); do kill -KILL "$p" 2>/dev/null || true; done
+}
+
+# Then the host: after the API server stopped, which deletes its lease through the node address on the bridge.
+node_stop() {
+  local W=$1
+  ours "$W" || return 0
+  local t0=$SECONDS
+  node_stop_processes "$W"
 
   # Network namespaces and mounts made since the snapshot, deepest first.
   local before ns m
@@ -485,6 +498,7 @@ node_stop() {
 case "${1:-}" in
   net) net_up "${2:?DIR}" ;;
   start) node_start "${2:?DIR}" ;;
+  stop-processes) W="${2:?DIR}"; node_stop_processes "$W" ;;
   stop) W="${2:?DIR}"; node_stop "$W" ;;
   snapshot) snapshot ;;
   *) echo "usage: $0 net|start|stop DIR | snapshot" >&2; exit 2 ;;
