@@ -38,7 +38,7 @@ const USAGE = 'usage: npm run bootstrap -- <environment> [--no-rollout-wait]';
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 const TIMEOUT_S = Number(process.env.BOOTSTRAP_TIMEOUT ?? '300');
 /** The deploy tool, as `npm run deploy` runs it (node, from the project root). */
-const DEPLOY_TOOL = ['--import', 'tsx', 'deploy/deploy.ts'];
+const DEPLOY_TOOL = ['deploy/run.js'];
 /** Keys a self-signed certificate can fill. */
 const TLS_KEYS = ['cert.pem', 'key.pem', 'tls.crt', 'tls.key'];
 

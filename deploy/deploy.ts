@@ -1,4 +1,5 @@
 // npm run deploy -- <env> [--dry-run | --diff] [--wait] [--force-cluster] [--adopt] [--prune-namespaces]
+// (deploy/run.js runs this file as a bundle; `node --import tsx deploy/deploy.ts` runs it as it is)
 //
 // The deploy pipeline (policy; the transport is kube.ts, the object arithmetic engine.ts):
 //   lock -> synth -> dist/ is committed -> read the manifests -> is this the environment's cluster? -> who owns
@@ -72,6 +73,8 @@ class Stop extends Error {
 
 let ENV = '';
 let STAGE = 'start';
+/** The project (deploy/..); deploy/run.js, which runs this as a bundle from .cache/deploy/, passes it. */
+let ROOT = path.resolve(__dirname, '..');
 const say = (line: string) => process.stderr.write(`deploy[${ENV}]: ${line}\n`);
 const die = (message: string): never => { throw new Stop(EXIT_ERROR, message); };
 const refuse = (message: string): never => { throw new Stop(EXIT_REFUSED, message); };
@@ -170,7 +173,6 @@ async function main(argv: string[]): Promise<number> {
     else if (a === '-h' || a === '--help') { console.log(USAGE); return 0; }
     else { console.error(`unknown argument ${a}\n${USAGE}`); return EXIT_ERROR; }
   }
-  const ROOT = path.resolve(__dirname, '..');
   KUBECTL_S = seconds('KUBECTL_TIMEOUT', '60s');
   STAGE_S = seconds('STAGE_TIMEOUT', '300s');
   const DEPLOY_S = seconds('DEPLOY_TIMEOUT', '1800s');
@@ -653,7 +655,7 @@ function rolloutState(o: any): string {
  * read from the file's text: loading the model would cost ~0.6 s of every deploy. test/deploy-engine.test.ts checks
  * that this agrees with the model for every environment. Not a model environment (a test fixture): the defaults.
  */
-export function controllerOf(env: string, root = path.resolve(__dirname, '..')): { namespace: string; name: string } {
+export function controllerOf(env: string, root = ROOT): { namespace: string; name: string } {
   const ref = { namespace: 'kube-system', name: 'sealed-secrets-controller' };
   let text = '';
   try { text = fs.readFileSync(path.join(root, 'environments', `${env}.ts`), 'utf-8'); } catch { return ref; }
@@ -716,13 +718,15 @@ function unexpected(e: unknown): never {
   process.stderr.write(`deploy[${ENV}]: ERROR: ${STAGE}: unexpected failure: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
   exitWith(EXIT_ERROR);
 }
-if (require.main === module) {
+/** Runs the deploy and exits with its code (deploy/run.js calls this; so does `node --import tsx deploy/deploy.ts`). */
+export function cli(argv: string[], root = ROOT): void {
+  ROOT = root;
   process.on('uncaughtException', unexpected);
   process.on('unhandledRejection', unexpected);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => { process.stderr.write(`deploy[${ENV}]: ERROR: ${STAGE}: stopped by ${sig}\n`); exitWith(EXIT_ERROR); });
   }
-  main(process.argv.slice(2)).then(exitWith, (e) => {
+  main(argv).then(exitWith, (e) => {
     if (e instanceof Stop) {
       say(`ERROR: ${e.message}`);
       if (e.code === EXIT_REFUSED) say('refused; nothing was written');
@@ -735,3 +739,4 @@ if (require.main === module) {
     unexpected(e);
   });
 }
+if (require.main === module) cli(process.argv.slice(2));

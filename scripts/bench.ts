@@ -89,6 +89,7 @@ const generatedFile = (services: number) => path.join(tmp, `gen-${services}`, 'd
 function findHelm(): string | undefined {
   const helm = path.join(root, '.cache', 'bin', 'helm');
   if (fs.existsSync(helm)) return helm;
+  if (process.env.BENCH_ONLY === 'deploy') return undefined;   // the deploy rows need no Helm
   if (spawnSync('go', ['version']).status !== 0) return undefined;
   console.log('building the Helm peer (tools/helm/go.mod) into .cache/bin/ ...');
   execFileSync('go', ['install', '-mod=readonly', '-trimpath', 'tool'], { cwd: path.join(root, 'tools', 'helm'), stdio: 'inherit', env: { ...process.env, GOBIN: path.dirname(helm) } });
@@ -162,15 +163,15 @@ function deployBench(): string[][] {
     const uid = execFileSync(kubectl, ['get', 'namespace', 'kube-system', '-o', 'jsonpath={.metadata.uid}'], { env: { ...process.env, ...kenv } }).toString();
     fs.writeFileSync(path.join(tmp, 'targets.json'), JSON.stringify({ environments: { production: { cluster: { kubeSystemUid: uid } } } }));
     const denv = { ...kenv, SKIP_SYNTH: '1', ALLOW_DIRTY: '1', DEPLOY_TARGETS: path.join(tmp, 'targets.json'), DEPLOY_LOCK: path.join(tmp, 'deploy.lock') };
-    const deploy = (...args: string[]) => timeOk(node, ['--import', 'tsx', 'deploy/deploy.ts', 'production', ...args], denv, [0]);
+    const deploy = (...args: string[]) => timeOk(node, ['deploy/run.js', 'production', ...args], denv, [0]);
     deploy();   // the first deploy: everything created
     const dist = path.join('dist', 'production');
     const apply = paired(() => deploy(), () => timeOk(kubectl, ['apply', '--server-side', '-f', dist], kenv, [0]));
     const diff = paired(() => deploy('--diff'), () => timeOk(kubectl, ['diff', '--server-side', '-f', dist], kenv, [0, 1]));
     const r = (x: { ours: number; peer?: number; ratio?: number }) => [s(x.ours), s(x.peer), x.ratio === undefined ? '' : `${x.ratio.toFixed(2)}x`];
     return [
-      ['no-op deploy of dist/production', ...r(apply), 'node --import tsx deploy/deploy.ts production (npm run deploy minus npm) vs kubectl apply --server-side -f dist/production/'],
-      ['--diff of dist/production, no changes', ...r(diff), 'deploy.ts production --diff vs kubectl diff --server-side -f dist/production/'],
+      ['no-op deploy of dist/production', ...r(apply), 'node deploy/run.js production (npm run deploy minus npm) vs kubectl apply --server-side -f dist/production/'],
+      ['--diff of dist/production, no changes', ...r(diff), 'node deploy/run.js production --diff vs kubectl diff --server-side -f dist/production/'],
     ];
   } finally {
     execFileSync(path.join(root, 'test', 'cluster', 'harness', 'down.sh'), [cluster], { env: { ...process.env, ...env }, stdio: 'ignore' });
@@ -185,8 +186,9 @@ function table(head: string[], body: string[][]): string {
 
 try {
   console.log(`node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, medians of ${RUNS}`);
-  if (!helm) console.log('\n*** Helm peer SKIPPED: no Go on PATH to build tools/helm (npm run tools). Only our numbers follow. ***\n');
-  else console.log(`peer: ${execFileSync(helm, ['version', '--short'], { env: { ...process.env, ...helmEnv } }).toString().trim()} (tools/helm/go.mod)`);
+  if (!helm) {
+    if (process.env.BENCH_ONLY !== 'deploy') console.log('\n*** Helm peer SKIPPED: no Go on PATH to build tools/helm (npm run tools). Only our numbers follow. ***\n');
+  } else console.log(`peer: ${execFileSync(helm, ['version', '--short'], { env: { ...process.env, ...helmEnv } }).toString().trim()} (tools/helm/go.mod)`);
   const deployRows = deployBench();
   if (deployRows.length) console.log(table(['deploy', 'ours', 'kubectl', 'ours/kubectl', 'notes'], deployRows));
   if (process.env.BENCH_ONLY === 'deploy') process.exit(0);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cluster tests of what plain kubectl does with dist/ (no deploy.sh): the README's by-hand commands on an empty
+# Cluster tests of what plain kubectl does with dist/ (no deploy tool): the README's by-hand commands on an empty
 # cluster, a quiet re-apply (client-side and server-side), and a rollout of every single-instance Deployment
 # watched event by event. Each environment gets a fresh etcd + kube-apiserver + kube-controller-manager.
 #

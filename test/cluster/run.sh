@@ -10,10 +10,9 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$ROOT"   # node resolves --import tsx from here
-# The deploy tool as `npm run deploy` runs it, without npm. DEPLOY_TS: another copy of it (test_git_check).
-DEPLOY_TS="$ROOT/deploy/deploy.ts"
-run_deploy() { node --import tsx "$DEPLOY_TS" "$@"; }
+# The deploy tool as `npm run deploy` runs it, without npm. DEPLOY_JS: another copy of it (test_git_check).
+DEPLOY_JS="$ROOT/deploy/run.js"
+run_deploy() { node "$DEPLOY_JS" "$@"; }
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-cluster-tests.XXXXXX")"
 CLUSTER=""
 # shellcheck source=../lib/harness.sh
@@ -410,13 +409,13 @@ test_git_check() {
   # Step 2 of the pipeline, in a scratch git repo holding a copy of the pipeline and dist/.
   local repo="$WORK/repo"
   rm -rf "$repo"; mkdir -p "$repo/deploy" "$repo/dist"
-  cp "$ROOT"/deploy/*.ts "$repo/deploy/"; cp -r "$WORK/dist/$ENV" "$repo/dist/"; cp -r "$ROOT/crds" "$repo/"
+  cp "$ROOT"/deploy/*.ts "$ROOT/deploy/run.js" "$repo/deploy/"; cp -r "$WORK/dist/$ENV" "$repo/dist/"; cp -r "$ROOT/crds" "$repo/"
   ln -s "$ROOT/node_modules" "$repo/node_modules"
   declare_cluster "$ENV"; export DEPLOY_TARGETS="$WORK/targets.json"
   git -C "$repo" init -q
   git -C "$repo" add -A
   git -C "$repo" -c user.name=test -c user.email=test@example.invalid commit -qm fixture
-  local DEPLOY_TS="$repo/deploy/deploy.ts"
+  local DEPLOY_JS="$repo/deploy/run.js"
   SKIP_SYNTH=1 run_deploy "$ENV" --dry-run >"$WORK/git1.log" 2>&1 || { cat "$WORK/git1.log"; fail "clean dist/ refused"; }
   local f; f=$(ls "$repo/dist/$ENV"/*.k8s.yaml | head -1)
   echo "# edited" >>"$f"

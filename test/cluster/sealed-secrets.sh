@@ -192,7 +192,7 @@ test_bootstrap_again_no_change() {
   grep -q 'step 1/5 platform' "$WORK/again.log" && grep -q 'skipped: .* already serves' "$WORK/again.log" || fail "step 1 was not skipped"
   grep -q "skipped: sealing/$ENV.pem is the controller's certificate" "$WORK/again.log" || fail "step 2 was not skipped"
   grep -q 'sealing skipped' "$WORK/again.log" || fail "something was re-sealed"
-  (cd "$PROJ" && SKIP_SYNTH=1 ALLOW_DIRTY=1 node --import tsx deploy/deploy.ts "$ENV" --diff) >"$WORK/diff.log" 2>&1 || rc=$?
+  (cd "$PROJ" && SKIP_SYNTH=1 ALLOW_DIRTY=1 node deploy/run.js "$ENV" --diff) >"$WORK/diff.log" 2>&1 || rc=$?
   cat "$WORK/diff.log"
   [ "$rc" = 0 ] || fail "deploy $ENV --diff after the second bootstrap exited $rc (changes pending)"
 }
