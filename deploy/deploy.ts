@@ -112,7 +112,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let kube: Kube;
 /** One call, named `${STAGE}: ${what}`; a failure stops the run naming both, with the server's message. */
 async function api(what: string, method: string, urlPath: string, o: { body?: unknown; contentType?: string; ok?: number[]; accept?: string } = {}): Promise<Answer> {
-  return kube.call(`${STAGE}: ${what}`, method, urlPath, { ...o, ...budget() });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await kube.call(`${STAGE}: ${what}`, method, urlPath, { ...o, ...budget() });
+    } catch (e) {
+      // A read the server cannot answer yet (503: e.g. "storage is (re)initializing" just after a CRD was created;
+      // 429: too many requests) is asked again, within the same deadlines; writes and everything else are not.
+      const again = method === 'GET' && e instanceof KubeError && (e.status === 503 || e.status === 429) && attempt < 20;
+      if (!again || Date.now() + 250 * attempt >= Math.min(stageEnd, deployEnd)) throw e;
+      await sleep(Math.min(1000, 250 * attempt));
+    }
+  }
 }
 const get = (what: string, urlPath: string, ok?: number[]) => api(what, 'GET', urlPath, { ok });
 
