@@ -4,6 +4,10 @@
 import { ENVIRONMENTS } from '../environments';
 import { applysetId, changes, describe as describeChange, holds, K8sObject, namespaceContent, ownershipMoves, PART_OF } from '../deploy/engine';
 import { controllerOf } from '../deploy/deploy';
+import { acquireLock } from '../deploy/lock';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 
 const scaled: K8sObject = {
   apiVersion: 'apps/v1', kind: 'Deployment',
@@ -79,5 +83,25 @@ describe('deploy engine', () => {
       expect([env.name, controllerOf(env.name)]).toEqual([env.name, { namespace: c?.namespace ?? 'kube-system', name: c?.name ?? 'sealed-secrets-controller' }]);
     }
     expect(controllerOf('not-an-environment')).toEqual({ namespace: 'kube-system', name: 'sealed-secrets-controller' });
+  });
+});
+
+describe('deploy lock', () => {
+  test('the lock file is created whole with its holder, so a refusal always names it; a dead holder\'s lock is taken over', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-lock-'));
+    try {
+      const file = path.join(dir, 'deploy.lock');
+      expect(acquireLock(file, 'env apply, user a')).toEqual({ ok: true, stale: undefined });
+      const held = fs.readFileSync(file, 'utf-8');
+      expect(held).toMatch(new RegExp(`^pid ${process.pid} \\(env apply, user a, host ${os.hostname()}, since \\d{4}-`));
+      expect(acquireLock(file, 'env diff, user b')).toEqual({ ok: false, holder: held.trim() });
+      fs.writeFileSync(file, `pid 999999 (env apply, user gone, host ${os.hostname()}, since 2000-01-01T00:00:00Z)\n`);
+      expect(acquireLock(file, 'env diff, user b')).toEqual({ ok: true, stale: `pid 999999 (env apply, user gone, host ${os.hostname()}, since 2000-01-01T00:00:00Z)` });
+      fs.writeFileSync(file, '');   // the old deploy.sh's flock file, left empty
+      expect(acquireLock(file, 'env diff, user b')).toMatchObject({ ok: true });
+      expect(fs.readdirSync(dir)).toEqual(['deploy.lock']);   // no temporary files left
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
