@@ -1,6 +1,9 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { ApiObject, App } from 'cdk8s';
+import { parseAllDocuments } from 'yaml';
 import { Construct } from 'constructs';
-import { AppChart, AppNamespace, GitOpsConfig, NamespaceHome, platformOf } from '../lib/core';
+import { AppChart, AppNamespace, GitOpsConfig, NamespaceHome, platformOf, projectRoot } from '../lib/core';
 import { FluxSync, OwnedResource, resourceOf } from '../lib/gitops';
 import { DefaultDenyNetworkPolicy } from '../lib/networking';
 
@@ -20,7 +23,7 @@ export class GitOpsChart extends AppChart implements NamespaceHome {
     const ns = new AppNamespace(this, 'Namespace', { name: props.namespace ?? 'gitops', podSecurity: platformOf(this).podSecurity });
     // Nothing runs in it (the controllers live where Flux is installed): closed like every namespace of ours.
     if (platformOf(this).networkPolicies) new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: ns.name, system: 'gitops' });
-    this.sync = new FluxSync(this, 'Flux', { environment: props.environment, config: props.config, namespace: ns.name });
+    this.sync = new FluxSync(this, 'Flux', { environment: props.environment, config: props.config, namespace: ns.name, crds: sharedCrds() });
   }
 
   /** Grants the reconciler, in each namespace, exactly the resources the other charts of `app` write there. */
@@ -41,4 +44,12 @@ export class GitOpsChart extends AppChart implements NamespaceHome {
     }
     for (const ns of [...owned.keys()].sort()) this.sync.grant(ns, [...owned.get(ns)!.values()]);
   }
+}
+
+/** The CRDs of crds/ the platform Kustomization applies: all but Flux's own (its installation owns those). */
+function sharedCrds(): string[] {
+  const dir = path.join(projectRoot(), 'crds');
+  return fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && !/\.toolkit\.fluxcd\.io_/.test(f)).sort()
+    .flatMap((f) => parseAllDocuments(fs.readFileSync(path.join(dir, f), 'utf-8')).map((d) => d.toJS()))
+    .filter((o) => o?.kind === 'CustomResourceDefinition').map((o) => o.metadata.name as string);
 }

@@ -52,7 +52,8 @@ describe('GitOps (platform.gitops)', () => {
   test('the environment Kustomization applies dist/production as its reconciler, pruned, after the platform one', () => {
     const [platform, env] = ['production-platform', 'production'].map((n) => byKind('Kustomization').find((k) => k.metadata.name === n)!);
     expect(env.spec).toMatchObject({ path: './dist/production', prune: true, wait: true, serviceAccountName: 'production-reconciler', dependsOn: [{ name: 'production-platform' }] });
-    expect(platform.spec).toMatchObject({ path: './', prune: false, wait: true });
+    expect(platform.spec).toMatchObject({ path: './', prune: false, healthChecks: [{ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'sealedsecrets.bitnami.com' }] });
+    expect(platform.spec.wait).toBeUndefined();
     expect(platform.spec.serviceAccountName).toBeUndefined();
     expect(byKind('ServiceAccount').map((s) => s.metadata.name)).toEqual(['production-reconciler']);
   });
@@ -83,7 +84,7 @@ describe('GitOps (platform.gitops)', () => {
   ])('rejects a bad %s', (_, config, field) => {
     test('naming the field', () => {
       const chart = Testing.chart();
-      expect(() => new FluxSync(chart, 'Flux', { environment: 'production', namespace: 'gitops', config: config as any })).toThrow(field);
+      expect(() => new FluxSync(chart, 'Flux', { environment: 'production', namespace: 'gitops', crds: [], config: config as any })).toThrow(field);
     });
   });
 });

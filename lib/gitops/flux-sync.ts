@@ -19,6 +19,11 @@ export interface FluxSyncProps {
   readonly config: GitOpsConfig;
   /** Namespace of the GitRepositories, Kustomizations and the reconciler's ServiceAccount; it must exist. */
   readonly namespace: string;
+  /**
+   * Names of the CustomResourceDefinitions of crds/ that `<env>-platform` applies: it is Ready once they are
+   * Established, so the environment's custom objects (SealedSecrets) come after them.
+   */
+  readonly crds: readonly string[];
 }
 
 /** One API resource an environment writes in a namespace. */
@@ -34,7 +39,7 @@ const DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
  * - `<env>-platform`, kustomize-controller's own identity: this bootstrap (dist/<env>/flux.k8s.yaml: the
  *   environment's Namespaces, the reconciler's ServiceAccount and Roles, these sources and Kustomizations) and the
  *   CRDs of crds/ the model uses (not Flux's own: Flux's installation owns those). Never pruned: removing a
- *   namespace or the reconciler is a platform admin's deliberate act.
+ *   namespace or the reconciler is a platform admin's deliberate act. Ready once the CRDs are Established.
  * - `<env>`, impersonating the ServiceAccount `<env>-reconciler`: every other file of dist/<env>/, pruned, waited
  *   for (health checks), after `<env>-platform` is Ready, so CRDs and Namespaces come first.
  * Each reads its own GitRepository, whose `ignore` leaves exactly its files in the artifact (and keeps secrets/,
@@ -50,7 +55,7 @@ export class FluxSync extends Construct {
 
   constructor(scope: Construct, id: string, props: FluxSyncProps) {
     super(scope, id);
-    v.knownKeys(this, 'props', props, v.keysOf<FluxSyncProps>({ environment: true, config: true, namespace: true }));
+    v.knownKeys(this, 'props', props, v.keysOf<FluxSyncProps>({ environment: true, config: true, namespace: true, crds: true }));
     const env = v.dnsLabel(this, 'environment', props.environment);
     this.environment = env;
     this.namespace = v.dnsLabel(this, 'namespace', props.namespace);
@@ -93,7 +98,9 @@ export class FluxSync extends Construct {
         retryInterval: '1m',
         timeout: '3m',
         prune: false,
-        wait: true,
+        // Not `wait`: it applies the <env> Kustomization, which waits for it (dependsOn), so waiting for all it
+        // applies would wait for itself. It waits for what the environment needs first: the CRDs established.
+        healthChecks: props.crds.map((name) => ({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name })),
       },
     });
     this.apply = new Kustomization(this, 'Apply', {
