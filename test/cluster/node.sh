@@ -198,7 +198,13 @@ Y
   [ "$(k -n "$NS" get pod "$pod" -o jsonpath='{.status.containerStatuses[0].restartCount}')" = 0 ] || fail "restarts"
 }
 test_service_dns() {
-  local out
+  local out i
+  # kube-proxy writes a new Service's rules asynchronously (seconds under load): the first GET may wait for them.
+  for i in $(seq 1 15); do
+    out=$(in_pod client get "http://web.$NS.svc.cluster.local/" 2>&1) && break
+    sleep 2
+  done
+  [ "$i" = 1 ] || echo "MEASURE: the Service answered after $i tries (kube-proxy had not written its rules yet)"
   out=$(in_pod client get "http://web.$NS.svc.cluster.local/") || fail "GET by full DNS name failed" "$out"
   jq -e '.message == "ok" and .uid == "10001" and (.pod | startswith("web-"))' <<<"$out" >/dev/null || fail "unexpected answer" "$out"
   out=$(in_pod client get "http://web.$NS/") || fail "GET by short DNS name failed" "$out"
