@@ -190,15 +190,15 @@ wait_failed_at() {   # wait_failed_at NAME SHA: Ready=False after trying that co
 }
 get_obj() { local kind=$1 ns=$2 name=$3; if [ "$ns" = - ]; then kubectl get "$kind" "$name" "${@:4}"; else kubectl get "$kind" -n "$ns" "$name" "${@:4}"; fi; }
 env_files() { find "$SRC/dist/$ENV_NAME" -name '*.k8s.yaml' ! -name flux.k8s.yaml | sort; }
-# A fingerprint of every object of the environment: generation where the API keeps one, else resourceVersion
-# (status writes by controllers change resourceVersion, not generation).
+# What Flux last wrote to every object of the environment: its field manager's Apply entry (time and fields).
+# Not generation or resourceVersion: controllers write too (the HPA scales api-gateway, status updates).
 fingerprint() {
   local kind ns name
   objects_of "$@" | while read -r kind ns name; do
-    printf '%s %s %s %s\n' "$kind" "$ns" "$name" "$(get_obj "$kind" "$ns" "$name" -o json | jq -r 'if (.metadata.generation // 0) > 0 then "g\(.metadata.generation)" else "rv\(.metadata.resourceVersion)" end')"
+    printf '%s %s %s %s\n' "$kind" "$ns" "$name" "$(get_obj "$kind" "$ns" "$name" -o json --show-managed-fields |
+      jq -c '.metadata.managedFields[] | select(.manager == "kustomize-controller" and .operation == "Apply") | [.time, .fieldsV1]' | sha256sum | cut -c1-16)"
   done
 }
-
 env_fingerprint() {
   local files; mapfile -t files < <(env_files)
   fingerprint "${files[@]}" >"$1"
@@ -343,6 +343,9 @@ test_wait() {
 }
 
 # --- run ---------------------------------------------------------------------------------------------
+# A fresh machine: the control plane and the controllers are built (no-ops when up to date), git and jq installed.
+"$ROOT/scripts/apt-install.sh" flux.sh git jq >/dev/null
+"$ROOT/test/cluster/harness/build.sh" >&2
 "$ROOT/test/cluster/harness/build-flux-controllers.sh"
 command -v python3 >/dev/null || { echo "flux.sh: python3 is required (the git HTTP server)"; exit 1; }
 make_repo
