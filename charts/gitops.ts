@@ -5,7 +5,6 @@ import { parseAllDocuments } from 'yaml';
 import { Construct } from 'constructs';
 import { AppChart, AppNamespace, GitOpsConfig, NamespaceHome, platformOf, projectRoot } from '../lib/core';
 import { FluxSync, OwnedResource, resourceOf } from '../lib/gitops';
-import { DefaultDenyNetworkPolicy } from '../lib/networking';
 
 /**
  * The GitOps bootstrap of an environment (platform.gitops), written to dist/<env>/flux.k8s.yaml: the one file a
@@ -21,8 +20,8 @@ export class GitOpsChart extends AppChart implements NamespaceHome {
   constructor(scope: Construct, id: string, props: { environment: string; config: GitOpsConfig; namespace?: string }) {
     super(scope, id, { partOf: 'gitops' });
     const ns = new AppNamespace(this, 'Namespace', { name: props.namespace ?? 'gitops', podSecurity: platformOf(this).podSecurity });
-    // Nothing runs in it (the controllers live where Flux is installed): closed like every namespace of ours.
-    if (platformOf(this).networkPolicies) new DefaultDenyNetworkPolicy(this, 'DefaultDeny', { namespace: ns.name, system: 'gitops' });
+    // No NetworkPolicy: no pod runs in it (the controllers run where Flux is installed), and a policy that selects
+    // no pod is what kube-score rejects. Pod Security restricted still bounds what could be started there.
     this.sync = new FluxSync(this, 'Flux', { environment: props.environment, config: props.config, namespace: ns.name, crds: sharedCrds() });
   }
 
