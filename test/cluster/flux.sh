@@ -334,9 +334,16 @@ test_wait() {
   nudge "$ENV_NAME-platform"
   until_ok 60 bash -c "[ \"\$(kubectl get kustomization $ENV_NAME -n $NS -o jsonpath={.spec.wait})\" = true ]" || fail "the bootstrap did not reconcile itself"
   nudge "$ENV_NAME"
-  until_ok "$WAIT_S" bash -c "kubectl get kustomization $ENV_NAME -n $NS -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].message}' | grep -q 'Deployment/go-ok/go-ok'" ||
+  # The failure shows in Ready for retryInterval (5s), then the next attempt is "in progress" again: read the
+  # HealthCheckFailed events it leaves as well.
+  # shellcheck disable=SC2317
+  health_failed() {
+    { ready_msg "$ENV_NAME"; kubectl get events -n "$NS" --field-selector "involvedObject.name=$ENV_NAME,reason=HealthCheckFailed" -o jsonpath='{.items[*].message}'; } |
+      grep -o "health check failed.*Deployment/go-ok/go-ok[^,]*" | head -n 1
+  }
+  until_ok "$WAIT_S" bash -c "$(declare -f ready_msg health_failed); NS=$NS ENV_NAME=$ENV_NAME; [ -n \"\$(health_failed)\" ]" ||
     fail "no health check failure naming the Deployments: $(ready_msg "$ENV_NAME")"
-  echo "MEASURE: $(ready_msg "$ENV_NAME" | cut -c1-160)"
+  echo "MEASURE: $(health_failed | cut -c1-160)"
   g revert --no-edit HEAD >/dev/null && g push -q origin HEAD:main
   set_head "$(g rev-parse HEAD)"
   nudge "$ENV_NAME-platform"
