@@ -81,7 +81,17 @@ function tryLink(from: string, to: string): boolean {
 function takeOver(root: string, lockFile: string, mine: string): void {
   const busy = (holder: Holder | undefined) => new Error(`another synth is running in this checkout (pid ${holder?.pid ?? '?'} since ${holder?.since ?? '?'}: `
     + `${holder?.command ?? '?'}); wait for it to finish (${path.relative(root, lockFile)} goes away when it ends)`);
-  const seen = fs.readFileSync(lockFile, 'utf-8'); // complete: every lock is linked into place whole
+  // Complete when read (every lock is linked into place whole), but it may be gone already: its holder released it,
+  // or a takeover removed it, between our failed link and this read. Then the lock is free: link again (bounded).
+  let seen: string | undefined;
+  for (let attempt = 0; seen === undefined; attempt++) {
+    try {
+      seen = fs.readFileSync(lockFile, 'utf-8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 20) throw e;
+      if (tryLink(mine, lockFile)) return;
+    }
+  }
   const holder = parse(seen);
   if (holder && alive(holder)) throw busy(holder);
   const breaker = `${lockFile}.takeover`;
