@@ -110,6 +110,20 @@ if [ "$NODE" = 1 ]; then
   AUTHZ="Node,RBAC" ADMISSION="NodeRestriction,PodSecurity"
   NODE_FLAGS=(--kubelet-client-certificate="$W/pki/apiserver-kubelet-client.crt" --kubelet-client-key="$W/pki/apiserver-kubelet-client.key"
     --kubelet-certificate-authority="$W/pki/ca.crt" --kubelet-preferred-address-types=InternalIP)
+  # API aggregation (metrics.k8s.io from metrics-server): the API server proxies as front-proxy-client, with a
+  # certificate from a CA of its own that extension API servers trust for the X-Remote-* headers only; to
+  # the APIService's endpoints (pod IPs on the bridge, reachable from this host), not its ClusterIP.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=k8s-infra-test-front-proxy-ca" \
+    -keyout "$W/pki/front-proxy-ca.key" -out "$W/pki/front-proxy-ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=front-proxy-client" \
+    -keyout "$W/pki/front-proxy-client.key" -out "$W/pki/front-proxy-client.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$W/pki/front-proxy-client.ext"
+  openssl x509 -req -in "$W/pki/front-proxy-client.csr" -CA "$W/pki/front-proxy-ca.crt" -CAkey "$W/pki/front-proxy-ca.key" \
+    -CAcreateserial -days 2 -extfile "$W/pki/front-proxy-client.ext" -out "$W/pki/front-proxy-client.crt" 2>/dev/null
+  NODE_FLAGS+=(--requestheader-client-ca-file="$W/pki/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client
+    --requestheader-extra-headers-prefix=X-Remote-Extra- --requestheader-group-headers=X-Remote-Group
+    --requestheader-username-headers=X-Remote-User --proxy-client-cert-file="$W/pki/front-proxy-client.crt"
+    --proxy-client-key-file="$W/pki/front-proxy-client.key" --enable-aggregator-routing=true)
 fi
 
 # --- etcd -----------------------------------------------------------------------------------
