@@ -11,6 +11,8 @@ W="${1:?usage: $0 CLUSTER_DIR}"
 # A node's daemons and pods first: the API server's shutdown waits for their open watches.
 [ ! -d "$W/node" ] || "$(dirname "$0")/node.sh" stop-processes "$W" || true
 
+"$(dirname "$0")/registry.sh" stop "$W" || true
+
 # Reverse start order: controller-manager, apiserver, then etcd.
 for name in kube-controller-manager kube-apiserver etcd; do
   f="$W/pids/$name.pid"

@@ -129,7 +129,7 @@ K
 node_start() {
   local W=$1
   N="$W/node"; PKI="$W/pki"
-  mkdir -p "$N/pids" "$N/cni" "$N/kubelet" "$N/pod-logs"
+  mkdir -p "$N/pids" "$N/cni" "$N/kubelet" "$N/pod-logs" "$N/certs.d"
   # shellcheck source=/dev/null
   source "$W/env"
   SERVER=$(kubectl config view --kubeconfig="$KUBECONFIG" --minify -o jsonpath='{.clusters[0].cluster.server}')
@@ -182,6 +182,9 @@ state = "$RUN/containerd"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
         BinaryName = "$(command -v runc)"
+  # Registry hosts: registry.sh writes certs.d/127.0.0.1:<port>/hosts.toml (plain HTTP to the test registry).
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$N/certs.d"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$N/cni"

@@ -8,6 +8,7 @@
 # containerd, kubelet, kube-proxy, kube-router, CoreDNS). The API server then listens on the node's
 # bridge address instead of 127.0.0.1, so that pods reach it through the kubernetes Service, and the
 # kubelet's API is authorized (Node,RBAC, NodeRestriction, a client certificate to the kubelet).
+# --node also starts an image registry on 127.0.0.1 (registry.sh; "$DIR/env" exports REGISTRY=127.0.0.1:<port>).
 #
 # Usage: test/cluster/harness/up.sh [--kcm | --node]
 # Env:   CLUSTER_BIN_DIR (binaries; default <repo>/.cache/bin), CLUSTER_START_TIMEOUT (s, default 120)
@@ -199,6 +200,8 @@ cat >"$W/env" <<ENV
 export KUBECONFIG='$K'
 export CLUSTER_DIR='$W'
 ENV
+# The node's image registry (REGISTRY= in $W/env; containerd pulls from it over plain HTTP).
+[ "$NODE" = 1 ] && "$HERE/registry.sh" start "$W"
 [ "$NODE" = 1 ] && "$HERE/node.sh" start "$W"
 ok=1
 log "cluster ready in $W (KUBECONFIG=$K)"
