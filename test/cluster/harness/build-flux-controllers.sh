@@ -4,7 +4,7 @@
 # server). Needs only Go and the Go module proxy.
 #
 # `go install <module>@<version>` refuses both: their go.mod carry `replace .../api => ./api`. Each is built
-# inside a copy of its downloaded module source (hash checked against tools/flux/go.sum) with that line dropped,
+# inside a copy of its downloaded module source (module-source.sh; hash checked against tools/flux/go.sum) with that line dropped,
 # since the api module is required at the same version, and with GOFLAGS=-mod=mod. source-controller also gets
 # tools/flux/go.mod's replacement of github.com/fluxcd/pkg/artifact (the proxy refuses the version it requires;
 # the replacement's hash comes from tools/flux/go.sum, so no checksum database is asked).
@@ -15,13 +15,16 @@
 #        default 2): the machine is shared; the usual GOMODCACHE/GOCACHE/GOPROXY.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../../.." && pwd)"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 PIN_MOD="$ROOT/tools/flux/go.mod"
 PIN_SUM="$ROOT/tools/flux/go.sum"
 WORK="$ROOT/.cache/flux-build"
 NAMES=(source-controller kustomize-controller)
 log() { echo "build-flux-controllers: $*" >&2; }
+# shellcheck source=module-source.sh
+source "$HERE/module-source.sh"
 
 command -v go >/dev/null || { log "Go is required"; exit 1; }
 export GOTOOLCHAIN=local CGO_ENABLED=0
@@ -33,7 +36,7 @@ ARTIFACT_VERSION=$(sed -En 's#^replace[[:space:]]+'"${ARTIFACT//./\\.}"'[[:space
 [ -n "$ARTIFACT_VERSION" ] || { log "no 'replace $ARTIFACT => $ARTIFACT vX.Y.Z' line in $PIN_MOD"; exit 1; }
 
 STAMP="$BIN/.flux-controllers.stamp"
-WANT=$( { cat "$PIN_MOD" "$PIN_SUM" "$0"; go env GOVERSION; } | sha256sum | cut -d' ' -f1)
+WANT=$( { cat "$PIN_MOD" "$PIN_SUM" "$0" "$HERE/module-source.sh"; go env GOVERSION; } | sha256sum | cut -d' ' -f1)
 up_to_date() {
   [ "${1:-}" != "--force" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] || return 1
   local n; for n in "${NAMES[@]}"; do [ -x "$BIN/$n" ] || return 1; done
@@ -52,13 +55,7 @@ for name in "${NAMES[@]}"; do
   want_sum=$(modsum "$module" "$version")
   [ -n "$version" ] && [ -n "$want_sum" ] || { log "$PIN_MOD / $PIN_SUM pin no version and hash for $module"; exit 1; }
   t0=$SECONDS
-  log "downloading $module@$version"
-  # From a neutral folder: the download must not depend on (or touch) any go.mod of ours.
-  json=$(cd "$(mktemp -d)" && go mod download -json "$module@$version")
-  dir=$(printf '%s' "$json" | sed -En 's#^[[:space:]]*"Dir": "(.*)",?$#\1#p')
-  sum=$(printf '%s' "$json" | sed -En 's#^[[:space:]]*"Sum": "(.*)",?$#\1#p')
-  [ -n "$dir" ] && [ -f "$dir/go.mod" ] || { log "go mod download gave no module folder:"; echo "$json" >&2; exit 1; }
-  [ "$sum" = "$want_sum" ] || { log "hash mismatch for $module@$version: downloaded $sum, $PIN_SUM pins $want_sum"; exit 1; }
+  dir=$(module_source "$module" "$version" "$want_sum")
 
   # Flux's installation brings every CRD of the controllers (they refuse to start without them): kept with the
   # binaries for the tests. The ones the model uses are committed in crds/ and must be these very files.

@@ -8,20 +8,24 @@
 # hash must equal the one tools/kubeseal/go.sum records. The module proxy serves the release as
 # github.com/bitnami-labs/sealed-secrets while its go.mod declares github.com/bitnami/sealed-secrets,
 # so `go build <path>@<version>` refuses it: the controller is built inside the downloaded module
-# source instead (its own go.mod/go.sum, GOFLAGS=-mod=mod).
+# source instead (module-source.sh; its own go.mod/go.sum, GOFLAGS=-mod=mod).
 # A second run is a no-op while the pin, this script and the Go version are unchanged.
 #
 # Usage: test/cluster/harness/build-sealed-secrets-controller.sh [--force]
-# Env:   CLUSTER_BIN_DIR (default <repo>/.cache/bin); the usual GOMODCACHE/GOCACHE/GOPROXY.
+# Env:   CLUSTER_BIN_DIR (default <repo>/.cache/bin); BUILD_NICE (default 10), BUILD_P (go build -p,
+#        default 2); the usual GOMODCACHE/GOCACHE/GOPROXY.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../../.." && pwd)"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 OUT="$BIN/sealed-secrets-controller"
 PIN_MOD="$ROOT/tools/kubeseal/go.mod"
 PIN_SUM="$ROOT/tools/kubeseal/go.sum"
 MODULE=github.com/bitnami-labs/sealed-secrets
 log() { echo "build-sealed-secrets-controller: $*" >&2; }
+# shellcheck source=module-source.sh
+source "$HERE/module-source.sh"
 
 command -v go >/dev/null || { log "Go is required"; exit 1; }
 export GOTOOLCHAIN=local CGO_ENABLED=0
@@ -32,7 +36,7 @@ WANT_SUM=$(awk -v m="$MODULE" -v v="$VERSION" '$1 == m && $2 == v { print $3 }' 
 [ -n "$WANT_SUM" ] || { log "$PIN_SUM has no hash for $MODULE $VERSION"; exit 1; }
 
 STAMP="$BIN/.sealed-secrets-controller.stamp"
-WANT=$( { echo "$VERSION $WANT_SUM"; cat "$0"; go env GOVERSION; } | sha256sum | cut -d' ' -f1)
+WANT=$( { echo "$VERSION $WANT_SUM"; cat "$0" "$HERE/module-source.sh"; go env GOVERSION; } | sha256sum | cut -d' ' -f1)
 if [ "${1:-}" != "--force" ] && [ -x "$OUT" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   log "$OUT is up to date ($VERSION)"
   exit 0
@@ -41,18 +45,12 @@ mkdir -p "$BIN"
 rm -f "$STAMP"
 
 t0=$SECONDS
-log "downloading $MODULE@$VERSION"
-# From a neutral folder: the download must not depend on (or touch) any go.mod of ours.
-JSON=$(cd "$(mktemp -d)" && go mod download -json "$MODULE@$VERSION")
-DIR=$(printf '%s' "$JSON" | sed -En 's#^[[:space:]]*"Dir": "(.*)",?$#\1#p')
-SUM=$(printf '%s' "$JSON" | sed -En 's#^[[:space:]]*"Sum": "(.*)",?$#\1#p')
-[ -n "$DIR" ] && [ -f "$DIR/go.mod" ] || { log "go mod download gave no module folder:"; echo "$JSON" >&2; exit 1; }
-[ "$SUM" = "$WANT_SUM" ] || { log "hash mismatch for $MODULE@$VERSION: downloaded $SUM, tools/kubeseal/go.sum pins $WANT_SUM"; exit 1; }
+DIR=$(module_source "$MODULE" "$VERSION" "$WANT_SUM")
 
 log "building cmd/controller $VERSION (cold: about 1-2 min on 2 cores)"
 # -X main.VERSION as upstream's Makefile stamps it (the controller logs it and serves it at /version).
 (cd "$DIR" && GOFLAGS="-mod=mod -buildvcs=false -trimpath" \
-  go build -ldflags "-s -w -X main.VERSION=$VERSION" -o "$OUT.tmp" ./cmd/controller)
+  nice -n "${BUILD_NICE:-10}" go build -p "${BUILD_P:-2}" -ldflags "-s -w -X main.VERSION=$VERSION" -o "$OUT.tmp" ./cmd/controller)
 mv "$OUT.tmp" "$OUT"
 "$OUT" --version >&2
 echo "$WANT" >"$STAMP"
