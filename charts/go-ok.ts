@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { AppChart, AppNamespace, identityLabels, imageVersion, kplus, platformOf, PodSecurityLevel, projectRoot, v, ValidationError } from '../lib/core';
-import { AppPod, probes, Resources, RESTRICTED, tlsProxySidecar, WebService } from '../lib/workloads';
+import { AppPod, EnvVar, probes, Resources, RESTRICTED, tlsProxySidecar, WebService } from '../lib/workloads';
 import { AppSecret, FileConfigMap, SecretSource } from '../lib/config';
 import { DefaultDenyNetworkPolicy, ExposedService, HostIngress, WorkloadNetworkPolicy } from '../lib/networking';
 
@@ -54,6 +54,17 @@ export interface GoOkConfig {
 export const TLS_SECRET_NAME = 'tls-certs';
 
 const APP = 'go-ok';
+/**
+ * go-ok reports the pod's identity from these; its upstream manifest (k8s/go-ok-deploy.yml, seeds.md section 1)
+ * sets them from the downward API. SERVICE_ACCOUNT is read by versions before 3.0.0.
+ */
+const IDENTITY_ENV: readonly EnvVar[] = [
+  { name: 'NODE_NAME', fieldRef: kplus.EnvFieldPaths.NODE_NAME },
+  { name: 'POD_NAME', fieldRef: kplus.EnvFieldPaths.POD_NAME },
+  { name: 'POD_NAMESPACE', fieldRef: kplus.EnvFieldPaths.POD_NAMESPACE },
+  { name: 'POD_IP', fieldRef: kplus.EnvFieldPaths.POD_IP },
+  { name: 'SERVICE_ACCOUNT', fieldRef: kplus.EnvFieldPaths.SERVICE_ACCOUNT_NAME },
+];
 const GO_OK_RESOURCES: Resources = {
   cpu: { request: '10m', limit: '200m' },
   memory: { request: '16Mi', limit: '64Mi' },
@@ -106,6 +117,7 @@ export class GoOkChart extends AppChart {
         name: APP,
         image: config.image,
         port: { name: 'http', number: 8080 }, // go-ok's default when PORT is unset
+        env: IDENTITY_ENV, // from the downward API, as upstream's go-ok-deploy.yml sets them
         // go-ok has no health endpoint; `GET /` is its only route and has no dependencies.
         readiness: probes.httpGet('/', 8080),
         liveness: probes.tcp(8080, { failureThreshold: 6 }),
@@ -154,7 +166,8 @@ export class GoOkChart extends AppChart {
           image: config.image,
           imagePullPolicy: kplus.ImagePullPolicy.ALWAYS,
           port: { name: 'http', number: listen.app },
-          env: [{ name: 'PORT', value: String(listen.app) }, { name: 'GIN_MODE', value: 'release' }],
+          // PORT and GIN_MODE as in pod.yml; the identity fields from the downward API, as upstream's go-ok-deploy.yml.
+          env: [{ name: 'PORT', value: String(listen.app) }, { name: 'GIN_MODE', value: 'release' }, ...IDENTITY_ENV],
           readiness: probes.httpGet('/', listen.app),
           liveness: probes.tcp(listen.app, { failureThreshold: 6 }),
           resources: GO_OK_RESOURCES,

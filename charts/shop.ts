@@ -76,6 +76,11 @@ export class ShopChart extends AppChart {
         autoscaling: extra.autoscaling,
         singleInstanceReason: extra.singleInstanceReason,
         serviceType: extra.serviceType,
+        // The upstream app.js programs install no SIGTERM handler, and as PID 1 the kernel ignores SIGTERM for
+        // them: every stop waited the 30 s grace period and ended in SIGKILL (seen on a node: exit 137). With the
+        // pause container as PID 1, SIGTERM's default action ends node at once (0.9 s, exit 143), whatever the
+        // code source (an init in the image would only cover images we build).
+        shareProcessNamespace: true,
         initContainers: code.initContainers,
         containers: [{
           name,

@@ -123,7 +123,9 @@ describe('local environment (seed fidelity)', () => {
     const pod = get('Pod', 'go-ok-pod');
     expect(pod.metadata.labels).toMatchObject({ app: 'go-ok-app', purpose: 'example' });
     const c = pod.spec.containers.find((x: any) => x.name === 'go-ok');
-    expect(c.env).toEqual([{ name: 'PORT', value: '80' }, { name: 'GIN_MODE', value: 'release' }]);
+    // pod.yml's literals, then go-ok's identity fields from the downward API (test/stop-and-identity.test.ts).
+    expect(c.env.filter((e: any) => 'value' in e)).toEqual([{ name: 'PORT', value: '80' }, { name: 'GIN_MODE', value: 'release' }]);
+    expect(c.env.filter((e: any) => !('value' in e)).every((e: any) => e.valueFrom.fieldRef)).toBe(true);
     expect(c.ports).toEqual([{ name: 'http', containerPort: 80 }]);
     expect(c.imagePullPolicy).toBe('Always');
     const svc = get('Service', 'go-ok-pod');

@@ -72,6 +72,11 @@ export class AppDeployment extends Construct implements IExposable {
   public readonly selectorLabels: Readonly<Record<string, string>>;
   public readonly ports: readonly ContainerPortSpec[];
   public readonly identityLabels: Readonly<Record<string, string>>;
+  /**
+   * True when the pod's programs share one PID namespace under the pause container (`shareProcessNamespace`):
+   * none is PID 1, so SIGTERM stops even a program without a handler at once, well inside the grace period.
+   */
+  public readonly shareProcessNamespace: boolean;
   /** The pod count, or 'autoscaled'. */
   public readonly replicas: number | 'autoscaled';
   /** True for a single-instance workload (`singleInstanceReason`): one pod, never two, not even during a rollout. */
@@ -109,6 +114,7 @@ export class AppDeployment extends Construct implements IExposable {
     this.selectorLabels = v.labels(this, 'selectorLabels', { ...(props.selectorLabels ?? { app: props.identity.name }) });
     this.identityLabels = v.labels(this, 'labels', identityLabels({ ...props.identity, instance: this.name }));
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
+    this.shareProcessNamespace = props.shareProcessNamespace ?? false;
     v.annotations(this, 'annotations', props.annotations);
     const platform = platformOf(this);
     const ownAccount = props.dedicatedServiceAccount ?? platform.dedicatedServiceAccounts;

@@ -38,6 +38,11 @@ export class AppPod extends Construct implements IExposable {
   public readonly selectorLabels: Readonly<Record<string, string>>;
   public readonly ports: readonly ContainerPortSpec[];
   public readonly identityLabels: Readonly<Record<string, string>>;
+  /**
+   * True when the pod's programs share one PID namespace under the pause container (`shareProcessNamespace`):
+   * none is PID 1, so SIGTERM stops even a program without a handler at once, well inside the grace period.
+   */
+  public readonly shareProcessNamespace: boolean;
   public readonly pod: kplus.Pod;
 
   constructor(scope: Construct, id: string, props: AppPodProps) {
@@ -47,6 +52,7 @@ export class AppPod extends Construct implements IExposable {
     this.selectorLabels = v.labels(this, 'selectorLabels', { ...props.selectorLabels });
     this.identityLabels = v.labels(this, 'labels', identityLabels({ ...props.identity, instance: this.name }));
     this.ports = props.containers.flatMap((c) => (c.port ? [c.port] : []));
+    this.shareProcessNamespace = props.shareProcessNamespace ?? false;
     v.annotations(this, 'annotations', props.annotations);
     const ownAccount = props.dedicatedServiceAccount ?? platformOf(this).dedicatedServiceAccounts;
     checkWorkloadPlatform(this, this.namespace, ownAccount);

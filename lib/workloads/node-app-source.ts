@@ -75,7 +75,8 @@ export function nodeAppPod(scope: Construct, source: NodeAppSource, dir: string,
       const raw = rawUrl(source.repository, source.commit, dir);
       // Upstream runs `apk add ca-certificates && update-ca-certificates` and then `wget --no-check-certificate`,
       // which throws the certificates away again; we keep TLS verification on. `set -e` stops a failed download
-      // from starting a broken app, and `exec` makes node PID 1 so it receives SIGTERM.
+      // from starting a broken app, and `exec` replaces the shell with node, so SIGTERM reaches node (which has no
+      // handler: the pod must not make it PID 1, see AppPodSpec.shareProcessNamespace).
       const script = [
         'set -e',
         'cd /home/node',

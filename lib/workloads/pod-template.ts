@@ -19,11 +19,22 @@ export interface ContainerPortSpec {
 }
 
 /** A literal environment variable. */
-export interface EnvVar {
+export interface LiteralEnvVar {
   /** A C identifier, unique in the container. */
   readonly name: string;
   readonly value: string;
 }
+
+/** An environment variable from the downward API: a field of the pod, read when the container starts. */
+export interface FieldRefEnvVar {
+  /** A C identifier, unique in the container. */
+  readonly name: string;
+  /** The pod field, e.g. `kplus.EnvFieldPaths.POD_NAME` (`metadata.name`); labels and annotations need a key and are not offered. */
+  readonly fieldRef: kplus.EnvFieldPaths;
+}
+
+/** An environment variable: a literal value, or a field of the pod. */
+export type EnvVar = LiteralEnvVar | FieldRefEnvVar;
 
 /** A volume mounted into a container. */
 export interface MountSpec {
@@ -56,7 +67,8 @@ export interface AppContainerSpec {
   /** @default the image's WORKDIR */
   readonly workingDir?: string;
   /**
-   * Literal environment variables, in order. Never secrets: those come from a Secret volume.
+   * Environment variables, in order: literal values, or fields of the pod (downward API). Never secrets: those
+   * come from a Secret volume.
    * @default none
    */
   readonly env?: readonly EnvVar[];
@@ -97,6 +109,16 @@ export interface AppPodSpec {
    * @default none
    */
   readonly sysctls?: Readonly<Record<string, string>>;
+  /**
+   * Run the pod's containers in one PID namespace, whose PID 1 is the pod's pause container, so that no program is
+   * PID 1. For programs that install no SIGTERM handler: the kernel ignores a signal without a handler for PID 1,
+   * so such a program outlives SIGTERM, every stop waits the whole termination grace period and ends in SIGKILL
+   * (exit 137); as any other PID, SIGTERM's default action ends it at once (exit 143). Pod Security "restricted"
+   * allows it. The cost: the containers of the pod see each other's processes (and, as the same UID, their
+   * `/proc/<pid>/root` and environment), so a pod that mixes programs of different trust should not use it.
+   * @default false: each container's program is PID 1 of its own PID namespace and must handle SIGTERM itself
+   */
+  readonly shareProcessNamespace?: boolean;
 }
 
 /**
@@ -128,6 +150,8 @@ export function buildPod(scope: IConstruct, pod: kplus.AbstractPod, podObject: A
     pod.addContainer(containerProps(scope, podObject, c));
     patchContainer(podObject, `${specPath}/containers/${i}`, c, scope);
   });
+  // cdk8s-plus-27 has no prop for it (PodProps has hostNetwork, not shareProcessNamespace).
+  if (spec.shareProcessNamespace) podObject.addJsonPatch(JsonPatch.add(`${specPath}/shareProcessNamespace`, true));
   // seccomp RuntimeDefault is harmless for every seed image and required by PSS restricted; cdk8s-plus-27 has no
   // prop for it.
   podObject.addJsonPatch(JsonPatch.add(`${specPath}/securityContext/seccompProfile`, { type: 'RuntimeDefault' }));
@@ -181,7 +205,7 @@ function containerProps(scope: IConstruct, podObject: ApiObject, c: AppContainer
     command: c.command ? [...c.command] : undefined,
     args: c.args ? [...c.args] : undefined,
     workingDir: c.workingDir,
-    envVariables: Object.fromEntries(env.map((e) => [e.name, kplus.EnvValue.fromValue(e.value)])),
+    envVariables: Object.fromEntries(env.map((e) => [e.name, 'fieldRef' in e ? fieldRefValue(scope, c.name, e) : kplus.EnvValue.fromValue(e.value)])),
     // Without an explicit startup probe cdk8s-plus adds a TCP one on the first port, even for programs that
     // take minutes to listen (the shop's npm install); an explicit `undefined` does not stop that, so the
     // patch in patchContainer removes what we did not ask for.
@@ -202,6 +226,17 @@ function containerProps(scope: IConstruct, podObject: ApiObject, c: AppContainer
     volumeMounts: mounts,
     lifecycle: c.preStop ? { preStop: kplus.Handler.fromCommand([...c.preStop]) } : undefined,
   };
+}
+
+// Labels and annotations need a key (`metadata.labels['x']`), which FieldRefEnvVar does not carry.
+const KEYLESS_FIELD_PATHS: readonly string[] = Object.values(kplus.EnvFieldPaths)
+  .filter((p) => p !== kplus.EnvFieldPaths.POD_LABEL && p !== kplus.EnvFieldPaths.POD_ANNOTATION);
+
+function fieldRefValue(scope: IConstruct, container: string, e: FieldRefEnvVar): kplus.EnvValue {
+  if (!KEYLESS_FIELD_PATHS.includes(e.fieldRef)) {
+    throw ValidationError.of(scope, `container "${container}" env "${e.name}" fieldRef`, e.fieldRef, `must be one of ${KEYLESS_FIELD_PATHS.join(', ')}`);
+  }
+  return kplus.EnvValue.fromFieldRef(e.fieldRef);
 }
 
 function patchContainer(podObject: ApiObject, path: string, c: AppContainerSpec, scope: IConstruct): void {
