@@ -29,32 +29,9 @@ cleanup() {
 }
 on_exit cleanup
 
-cannot_run() {
-  cat >&2 <<MSG
-
-############################################################################################
-##  NODE SUITE NOT RUN: this machine cannot run a Kubernetes node.
-##  $1
-##  Nothing about pods, probes, DNS, NetworkPolicies or rollouts was checked.
-############################################################################################
-
-MSG
-  DONE=1
-  echo "0 passed, 0 failed, 1 skipped (node suite not run)"
-  [ "${NODE_SUITE_OPTIONAL:-0}" = 1 ] && exit 0
-  exit 2
-}
-
-# --- can this machine run a node? -------------------------------------------------------------
-[ "$(id -u)" = 0 ] || cannot_run "It needs root (network namespaces, a bridge, iptables, cgroups)."
-[ "$(uname -s)" = Linux ] || cannot_run "It needs Linux."
-"$H/install-node-deps.sh" || cannot_run "containerd, runc and the CNI plugins could not be installed (install-node-deps.sh)."
-"$ROOT/images/install-buildah.sh" >/dev/null || cannot_run "buildah could not be installed."
-ip link add k8si-probe0 type bridge 2>/dev/null && ip link del k8si-probe0 || cannot_run "It cannot create a bridge (ip link add type bridge)."
-[ -d /proc/sys/net/bridge ] || cannot_run "No bridge netfilter (br_netfilter): Services on the bridge would not work."
-for tool in jq:jq openssl:openssl curl:curl; do
-  command -v "${tool%%:*}" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${tool#*:}" >/dev/null; }
-done
+# shellcheck source=../lib/node-suite.sh
+source "$ROOT/test/lib/node-suite.sh"
+node_preflight
 
 tb=$SECONDS
 "$H/build.sh"
@@ -133,9 +110,7 @@ Y
 }
 in_pod() { k -n "$NS" exec "$1" -- /netcheck "${@:2}"; }
 host_pid() {   # host_pid POD [CONTAINER-INDEX]: the container's init process on this host
-  local id
-  id=$(k -n "$NS" get pod "$1" -o jsonpath="{.status.containerStatuses[${2:-0}].containerID}"); id=${id#containerd://}
-  cat "/run/k8s-infra-node/containerd/io.containerd.runtime.v2.task/k8s.io/$id/init.pid"
+  container_pid "$(k -n "$NS" get pod "$1" -o jsonpath="{.status.containerStatuses[${2:-0}].containerID}")"
 }
 
 # --- tests --------------------------------------------------------------------------------------
@@ -274,10 +249,7 @@ test_recreate_rollout() {
   kill "$watcher"; wait "$watcher" 2>/dev/null || true; rm -f "$WORK/watcher.pid"
   # Per event: the pods whose phase is Running or whose container is running, at that instant.
   local max
-  max=$(jq -rc '[.type, .object.metadata.name, (.object.status.phase // ""),
-          ([.object.status.containerStatuses[]?.state | has("running")] | any)] | @tsv' "$WORK/watch.json" |
-    awk -F'\t' '{ if ($1 == "DELETED") delete s[$2]; else s[$2] = ($3 == "Running" || $4 == "true");
-                 n = 0; for (p in s) n += s[p]; if (n > m) m = n } END { print m + 0 }')
+  max=$(max_running "$WORK/watch.json")
   local pods; pods=$(jq -r '.object.metadata.name' "$WORK/watch.json" | sort -u | wc -l)
   echo "MEASURE: Recreate rollout: $pods pods seen, at most $max running at once"
   [ "$pods" -ge 2 ] || fail "the watch saw no new pod"

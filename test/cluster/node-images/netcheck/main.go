@@ -5,6 +5,10 @@
 //	                          Exits on SIGTERM.
 //	netcheck get URL [CAFILE] GET URL (3 s timeout); prints the body; exit 0 only on 2xx. With CAFILE,
 //	                          TLS is verified against it (the server name is the URL's host).
+//	netcheck post URL JSON    POST JSON to URL (3 s timeout); prints the body; exit 0 only on 2xx.
+//	netcheck load URL SECONDS [WORKERS]
+//	                          GET URL in a loop from WORKERS (default 4) goroutines for SECONDS; prints
+//	                          the count of 2xx and other answers (CPU load for an autoscaler).
 //	netcheck tcp HOST:PORT    exit 0 when a TCP connection opens within 3 s.
 //	netcheck lookup NAME      prints the addresses NAME resolves to (through /etc/resolv.conf).
 //	netcheck write PATH       exit 0 when PATH can be created and written.
@@ -22,6 +26,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -47,6 +53,26 @@ func main() {
 			ca = os.Args[3]
 		}
 		get(os.Args[2], ca)
+	case "post":
+		if len(os.Args) < 4 {
+			die("usage: netcheck post URL JSON")
+		}
+		post(os.Args[2], os.Args[3])
+	case "load":
+		if len(os.Args) < 4 {
+			die("usage: netcheck load URL SECONDS [WORKERS]")
+		}
+		secs, err := time.ParseDuration(os.Args[3] + "s")
+		if err != nil {
+			die("%v", err)
+		}
+		workers := 4
+		if len(os.Args) > 4 {
+			if _, err := fmt.Sscan(os.Args[4], &workers); err != nil {
+				die("%v", err)
+			}
+		}
+		load(os.Args[2], secs, workers)
 	case "tcp":
 		c, err := net.DialTimeout("tcp", os.Args[2], 3*time.Second)
 		if err != nil {
@@ -138,4 +164,49 @@ func get(url, caFile string) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		die("HTTP %d", resp.StatusCode)
 	}
+}
+
+func post(url, body string) {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		die("%v", err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	fmt.Printf("%s", out)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		die("HTTP %d", resp.StatusCode)
+	}
+}
+
+func load(url string, d time.Duration, workers int) {
+	var ok, bad atomic.Int64
+	end := time.Now().Add(d)
+	done := make(chan struct{})
+	for i := 0; i < workers; i++ {
+		go func() {
+			c := &http.Client{Timeout: 3 * time.Second}
+			for time.Now().Before(end) {
+				resp, err := c.Get(url)
+				if err != nil {
+					bad.Add(1)
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+			}
+			done <- struct{}{}
+		}()
+	}
+	for i := 0; i < workers; i++ {
+		<-done
+	}
+	fmt.Printf("ok %d other %d\n", ok.Load(), bad.Load())
 }

@@ -1,0 +1,99 @@
+import { ENVIRONMENTS } from '../environments';
+import { production } from '../environments/production';
+import { PRODUCTION_STANDIN, productionWithStandins, standinImages } from '../environments/production-standin';
+import { K8sObject, allObjects, podTemplates, synthEnvironment } from './support';
+
+// production-standin is what the node suite (test/cluster/production-node.sh) deploys. It must be production with
+// only its images swapped: everything a user of production relies on (security contexts, probes, policies,
+// disruption budgets, the autoscaler) has to be what runs on the test node. These tests pin down every difference.
+
+const REGISTRY = 'registry.test:5000';
+const derived = productionWithStandins(production, REGISTRY);
+
+/** Both environments built without image pinning (the stand-ins' lock only exists in the test cluster). */
+function objects(env: typeof production): Map<string, K8sObject> {
+  const unpinned = { ...env, platform: { ...env.platform, imagePinning: undefined } };
+  return new Map(allObjects(unpinned).map((o) => [`${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`, o]));
+}
+
+/** The JSON paths (indices as [n]) where a and b differ. */
+function differences(a: unknown, b: unknown, at = ''): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+    return [...keys].flatMap((k) => differences((a as any)[k], (b as any)[k], Array.isArray(a) ? `${at}[${k}]` : `${at}.${k}`));
+  }
+  return [at];
+}
+
+describe('production-standin: production with only the images swapped', () => {
+  const prod = objects(production);
+  // The sealed files are made by the node suite; here the derived model reads production's, to compare the rest.
+  const standin = objects({
+    ...derived,
+    goOk: { ...derived.goOk, tlsSecret: production.goOk.tlsSecret },
+    shop: { ...derived.shop, gatewayIngress: production.shop.gatewayIngress },
+  });
+
+  test('it is an environment of its own, synthesized only on request into the git-ignored dist-local/', () => {
+    const env = ENVIRONMENTS.find((e) => e.name === PRODUCTION_STANDIN)!;
+    expect(env).toMatchObject({ outputRoot: 'dist-local', synthByDefault: false });
+    expect(env.platform?.imagePinning).toEqual({ exceptions: {} }); // every stand-in by digest, no tag exceptions
+  });
+
+  test('its platform is production\'s, without GitOps (the push deploy applies it on the test cluster)', () => {
+    const { gitops, imagePinning: _p, ...rest } = production.platform!;
+    expect(gitops).toBeDefined();
+    const { imagePinning: _d, ...derivedRest } = derived.platform!;
+    expect(derivedRest).toEqual(rest);
+    expect(derived.sealedSecretsController).toEqual(production.sealedSecretsController);
+  });
+
+  test('the same objects, but the GitOps chart\'s', () => {
+    const unpinned = { ...production, platform: { ...production.platform, imagePinning: undefined } };
+    const gitopsChart = new Set(synthEnvironment(unpinned).flux.map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`));
+    const missing = [...prod.keys()].filter((k) => !standin.has(k));
+    expect(missing.length).toBeGreaterThan(0);
+    expect(missing.filter((k) => !gitopsChart.has(k))).toEqual([]);
+    expect([...standin.keys()].filter((k) => !prod.has(k))).toEqual([]);
+  });
+
+  test('each object differs only in images, the shop\'s code source, and what that source needs', () => {
+    const allowed = [
+      // every container's image
+      /^\.spec(\.template\.spec)?\.containers\[\d+\]\.image$/,
+      // the shop: a prebuilt image instead of fetching its code at init (no init container, no code volume)
+      /^\.spec\.template\.spec\.(initContainers|volumes)(\[\d+\].*)?$/,
+      /^\.spec\.template\.spec\.containers\[0\]\.volumeMounts(\[\d+\].*)?$/,
+      // ... and so no HTTPS egress to the internet
+      /^\.spec\.egress\[\d+\].*$/,
+      // the version label follows the image tag (go-ok's) or the code's commit
+      /^\.(spec\.template\.)?metadata\.labels\.app\.kubernetes\.io\/version$/,
+    ];
+    const unexpected: string[] = [];
+    const seen = new Set<string>();
+    for (const [key, o] of standin) {
+      for (const p of differences(prod.get(key), o)) {
+        seen.add(`${o.kind}: ${p.replace(/\[\d+\]/g, '[n]')}`);
+        if (!allowed.some((re) => re.test(p))) unexpected.push(`${key} ${p}`);
+      }
+    }
+    expect(unexpected).toEqual([]);
+    // Every difference seen is listed here, so a new one shows up in review.
+    expect([...seen].sort()).toMatchSnapshot();
+  });
+
+  test('every image is a stand-in from the registry; the shop\'s come from images:build', () => {
+    const images = standinImages(REGISTRY);
+    const used = new Set([...standin.values()].flatMap((o) => podTemplates([o])).flatMap((p) => p.spec.containers.map((c: any) => c.image)));
+    expect([...used].sort()).toEqual([
+      images.goOk, images.hashgenerator, images.nginx,
+      ...['api-gateway', 'db', 'order-service', 'payment-service'].map((s) => `${images.shopRepository}/${s}:8ec0446`),
+    ].sort());
+  });
+
+  test('the SealedSecrets are sealed for the test cluster\'s controller, not production\'s', () => {
+    expect(derived.goOk.tlsSecret).toEqual({ kind: 'sealed', environment: PRODUCTION_STANDIN });
+    expect(derived.shop.gatewayIngress?.tlsSecret).toEqual({ kind: 'sealed', environment: PRODUCTION_STANDIN });
+  });
+});
