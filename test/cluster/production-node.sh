@@ -47,6 +47,7 @@ node_preflight
 tb=$SECONDS
 "$H/build.sh"
 "$H/build-node.sh"
+"$H/build-node-controllers.sh"
 "$H/build-standin-images.sh"
 echo "production-node.sh: builds $((SECONDS - tb))s"
 
