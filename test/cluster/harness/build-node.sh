@@ -7,6 +7,8 @@
 #                suite's hardened server/client), each FROM scratch with buildah (vfs storage of its
 #                own under .cache/node-images), saved as docker-archives the harness imports into
 #                its containerd (test/cluster/node-images/ holds the Go sources).
+#   controllers  first, build-node-controllers.sh (stamp of its own): the sealed-secrets controller and
+#                metrics-server images
 # A second run is a no-op while the pins, the sources and this script are unchanged (stamp).
 #
 # Usage: test/cluster/harness/build-node.sh [--force]
@@ -14,21 +16,25 @@
 #        BUILD_NICE (10), BUILD_P (2)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../../.." && pwd)"
 BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 OUT="${NODE_IMAGES_DIR:-$ROOT/.cache/node-images}"
 SRC="$ROOT/test/cluster/node-images"
 FORCE="${1:-}"
 log() { echo "build-node.sh: $*" >&2; }
+# shellcheck source=scratch-image.sh
+source "$HERE/scratch-image.sh"
 
 command -v go >/dev/null || { log "Go is required"; exit 1; }
 command -v buildah >/dev/null || { log "buildah is required: images/install-buildah.sh"; exit 1; }
+"$HERE/build-node-controllers.sh" ${FORCE:+"$FORCE"}
 export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false -trimpath" CGO_ENABLED=0
 GOB=(nice -n "${BUILD_NICE:-10}" go build -p "${BUILD_P:-2}" -ldflags "-s -w")
 
 STAMP="$OUT/.node-build-stamp"
 WANT=$( { cd "$ROOT" && cat tools/coredns/go.mod tools/coredns/go.sum tools/kube-router/go.mod tools/kube-router/go.sum \
-  "$SRC/go.mod" "$SRC"/*/*.go "$0"; go env GOVERSION; buildah --version; } | sha256sum | cut -d' ' -f1)
+  "$SRC/go.mod" "$SRC"/*/*.go "$0" "$HERE/scratch-image.sh"; go env GOVERSION; buildah --version; } | sha256sum | cut -d' ' -f1)
 IMAGES=(pause coredns netcheck)
 up_to_date() {
   [ "$FORCE" != --force ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] || return 1
@@ -52,25 +58,10 @@ rm -rf "$STAGE"; mkdir -p "$STAGE/pause" "$STAGE/netcheck" "$STAGE/coredns"
 cp "$BIN/coredns" "$STAGE/coredns/coredns"
 t3=$SECONDS; log "pause, netcheck built in $((t3 - t2))s"
 
-# buildah with storage of its own: never touches another build's images (test:images uses vfs too).
-B=(buildah --storage-driver vfs --root "$OUT/storage" --runroot "$OUT/runroot")
-image() {   # image NAME TAG DIR USER ENTRYPOINT-JSON
-  local name=$1 tag=$2 dir=$3 user=$4 ep=$5 c ref
-  ref="localhost/k8s-infra-test/$name:$tag"
-  c=$("${B[@]}" from scratch)
-  "${B[@]}" add "$c" "$dir" / >/dev/null
-  "${B[@]}" config --entrypoint "$ep" --cmd '' --user "$user" "$c"
-  "${B[@]}" commit -q "$c" "$ref" >/dev/null
-  "${B[@]}" rm "$c" >/dev/null
-  rm -f "$OUT/$name.tar"
-  "${B[@]}" push -q "$ref" "docker-archive:$OUT/$name.tar:$ref"
-  echo "$ref" >"$OUT/$name.ref"
-  log "image $ref -> $OUT/$name.tar"
-}
-image pause 1 "$STAGE/pause" 65535:65535 '["/pause"]'
-image netcheck 1 "$STAGE/netcheck" 10001:10001 '["/netcheck"]'
-image coredns "$COREDNS_V" "$STAGE/coredns" 10001:10001 '["/coredns"]'
-"${B[@]}" rmi -a -f >/dev/null 2>&1 || true   # the archives are what counts; keep vfs storage small
+scratch_image pause 1 "$STAGE/pause" 65535:65535 '["/pause"]'
+scratch_image netcheck 1 "$STAGE/netcheck" 10001:10001 '["/netcheck"]'
+scratch_image coredns "$COREDNS_V" "$STAGE/coredns" 10001:10001 '["/coredns"]'
+scratch_buildah rmi -a -f >/dev/null 2>&1 || true   # the archives are what counts; keep vfs storage small
 rm -rf "$STAGE"
 t4=$SECONDS; log "images built in $((t4 - t3))s; total $((t4 - t0))s"
 echo "$WANT" >"$STAMP"
