@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a node of the test cluster needs: containerd, runc, the CNI plugins
 # (containernetworking-plugins: bridge, host-local, loopback, portmap in /usr/lib/cni), iptables and
-# ipset (kube-proxy, the NetworkPolicy enforcer), iproute2 (the bridge, netns), conntrack, procps (ps, sysctl).
+# ipset (kube-proxy, the NetworkPolicy enforcer), iproute2 (the bridge, netns), conntrack, procps (ps, sysctl),
+# mmdebstrap (the Debian root filesystems of the stand-in images, build-standin-images.sh).
 # Idempotent: installs only what is missing. Needs root (CI runs as root) or passwordless sudo.
 # Nothing is enabled or started: the harness runs its own containerd with its own config and socket
 # (test/cluster/harness/node.sh); Debian's containerd.service is masked so it cannot start.
@@ -11,7 +12,8 @@ set -euo pipefail
 
 # command:package
 WANT=(containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins
-      iptables:iptables ipset:ipset ip:iproute2 conntrack:conntrack nsenter:util-linux ps:procps sysctl:procps)
+      iptables:iptables ipset:ipset ip:iproute2 conntrack:conntrack nsenter:util-linux ps:procps sysctl:procps
+      mmdebstrap:mmdebstrap)
 missing=()
 for w in "${WANT[@]}"; do
   c=${w%%:*} p=${w#*:}
