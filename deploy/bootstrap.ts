@@ -325,6 +325,13 @@ export function bootstrap(args: readonly string[]): void {
   run(process.execPath, [...DEPLOY_TOOL, env.name], { ...deployEnv, SKIP_SYNTH: '1' }, root);
 
   // --- 5. wait ------------------------------------------------------------------------------
+  // An environment reconciled by Flux: the deploy tool applied its GitOps bootstrap only (unless DEPLOY_PUSH_ALL=1);
+  // its SealedSecrets and workloads arrive from git once dist/ is committed and merged.
+  if (env.platform?.gitops && process.env.DEPLOY_PUSH_ALL !== '1') {
+    step(5, 'wait', 'skipped: Flux applies the rest of the environment from git');
+    say(`  commit and merge sealing/, secrets/${env.name}/ and dist/${env.name}/ to ${env.platform.gitops.branch}: Flux applies them from ${env.platform.gitops.url}`);
+    return;
+  }
   step(5, 'wait', `SealedSecrets unsealed${rolloutWait ? ', rollouts finished' : ''} (each <= ${TIMEOUT_S}s)`);
   for (const o of distObjects) {
     const { name, namespace } = o.metadata;

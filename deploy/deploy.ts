@@ -1,4 +1,4 @@
-// npm run deploy -- <env> [--dry-run | --diff] [--wait] [--force-cluster] [--adopt] [--prune-namespaces]
+// npm run deploy -- <env> [--dry-run | --diff] [--wait] [--force-cluster] [--adopt] [--prune-namespaces] [--push-all]
 // (deploy/run.js runs this file as a bundle; `node --import tsx deploy/deploy.ts` runs it as it is)
 //
 // The deploy pipeline (policy; the transport is kube.ts, the object arithmetic engine.ts):
@@ -19,6 +19,12 @@
 // labels): each member carries applyset.kubernetes.io/part-of=<id>; each batch has a parent Secret whose
 // contains-group-kinds annotation lists the kinds to look in. This program computes, writes and prunes that itself;
 // kubectl's ApplySet implementation is not used, so a change to kubectl's alpha flag changes nothing here.
+//
+// An environment reconciled by Flux (its dist/<env>/ has the GitOps bootstrap, flux.k8s.yaml: platform.gitops) has
+// one writer, Flux: this program then applies the bootstrap only, as field manager k8s-infra-bootstrap (what README
+// "GitOps" has an admin run by hand), with no ApplySets and no prune (Flux prunes), and refuses to change a field
+// Flux's kustomize-controller holds (change it through git instead). --push-all is the break-glass: the whole
+// environment as for any other, refused while Flux is reconciling it (suspend its Kustomization first).
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -26,11 +32,11 @@ import * as YAML from 'yaml';
 import { acquireLock } from './lock';
 import { Answer, discover, groupOf, Kube, KubeError, loadKubeconfig, ResourceInfo, resourcePath, testHook } from './kube';
 import {
-  APPLYSET_ID, applysetId, Change, changes, describe, GROUP_KINDS, gkString, K8sObject, key, namespaceContent,
-  ownershipMoves, PART_OF, parseGk, ref, TOOLING,
+  APPLYSET_ID, applysetId, Change, changes, describe, FLUX_MANAGER, GITOPS_BOOTSTRAP_FILE, gitopsOf, GROUP_KINDS,
+  gkString, K8sObject, key, namespaceContent, ownershipMoves, PART_OF, parseGk, ref, TOOLING,
 } from './engine';
 
-const USAGE = `usage: npm run deploy -- <env> [--dry-run | --diff] [--wait] [--force-cluster] [--adopt] [--prune-namespaces]
+const USAGE = `usage: npm run deploy -- <env> [--dry-run | --diff] [--wait] [--force-cluster] [--adopt] [--prune-namespaces] [--push-all]
 
   --dry-run           every stage as a server dry run (admission, validation, PodSecurity, prune preview)
   --diff              what an apply would change, field by field (with who holds a field someone else changed),
@@ -40,6 +46,14 @@ const USAGE = `usage: npm run deploy -- <env> [--dry-run | --diff] [--wait] [--f
   --adopt             take over objects that exist but were applied by no environment (e.g. made by hand), the
                       model's values winning; objects of another environment are never taken over
   --prune-namespaces  delete Namespaces that left the model (and so everything in them); see README, Deploy
+  --push-all          break-glass, for an environment reconciled by Flux (dist/<env>/flux.k8s.yaml, platform.gitops):
+                      push every object as for any other environment, instead of the GitOps bootstrap only; refused
+                      while Flux reconciles it (suspend its Kustomization first; README, GitOps). Objects Flux made
+                      are taken over only with --adopt. Also DEPLOY_PUSH_ALL=1
+
+GitOps: for an environment with dist/<env>/flux.k8s.yaml, Flux applies dist/<env>/ from git; this tool applies only
+that bootstrap (its Namespaces, the reconciler's ServiceAccount and RBAC, Flux's sources and Kustomizations) as field
+manager k8s-infra-bootstrap, prunes nothing, and refuses to change a field Flux holds (change it in git).
 
 exit codes:
   0  done; with --diff: no changes
@@ -57,7 +71,7 @@ deadlines (wall clock; plain seconds, or with an s/m suffix):
 other settings (env):
   SKIP_SYNTH=1 (use dist/ as it is), ALLOW_DIRTY=1 (deploy a dist/ that differs from git),
   DIST_DIR (<repo>/dist), CRD_DIR (<repo>/crds), DEPLOY_TARGETS (<repo>/deploy/targets.json),
-  DEPLOY_LOCK (<repo>/.cache/deploy.lock), FIELD_MANAGER (k8s-infra-<env>),
+  DEPLOY_LOCK (<repo>/.cache/deploy.lock), FIELD_MANAGER (k8s-infra-<env>; k8s-infra-bootstrap for a GitOps bootstrap),
   APPLYSET_NAMESPACE (home of the cluster stage's ApplySet parent Secret, "default"),
   SEALED_SECRETS_CONTROLLER_URL (reach the sealed-secrets controller directly instead of through the API server)
 testing only: DEPLOY_TEST_HOOK_AT, DEPLOY_TEST_HOOK, DEPLOY_TEST_HOOK_STATE (deploy/kube.ts)`;
@@ -173,6 +187,7 @@ async function main(argv: string[]): Promise<number> {
   if (!ENV || ENV.startsWith('-')) { console.error(USAGE); return EXIT_ERROR; }
   let mode: 'apply' | 'dry-run' | 'diff' = 'apply';
   let wait = false; let forceCluster = false; let adopt = false; let pruneNamespaces = false;
+  let pushAll = process.env.DEPLOY_PUSH_ALL === '1';
   for (const a of argv.slice(1)) {
     if (a === '--dry-run') mode = 'dry-run';
     else if (a === '--diff') mode = 'diff';
@@ -180,6 +195,7 @@ async function main(argv: string[]): Promise<number> {
     else if (a === '--force-cluster') forceCluster = true;
     else if (a === '--adopt') adopt = true;
     else if (a === '--prune-namespaces') pruneNamespaces = true;
+    else if (a === '--push-all') pushAll = true;
     else if (a === '-h' || a === '--help') { console.log(USAGE); return 0; }
     else { console.error(`unknown argument ${a}\n${USAGE}`); return EXIT_ERROR; }
   }
@@ -193,7 +209,7 @@ async function main(argv: string[]): Promise<number> {
   const CRD_DIR = path.resolve(process.env.CRD_DIR || path.join(ROOT, 'crds'));
   const TARGETS = process.env.DEPLOY_TARGETS || path.join(ROOT, 'deploy', 'targets.json');
   const LOCK = process.env.DEPLOY_LOCK || path.join(ROOT, '.cache', 'deploy.lock');
-  const ME = process.env.FIELD_MANAGER || `k8s-infra-${ENV}`;
+  let ME = process.env.FIELD_MANAGER || `k8s-infra-${ENV}`;
   const CRD_ME = 'k8s-infra-crds';    // crds/ belongs to the repo, not to one environment
   const LEGACY = 'k8s-infra';         // what every environment applied as before they had their own
   const SET_NS = process.env.APPLYSET_NAMESPACE || 'default';
@@ -235,8 +251,21 @@ async function main(argv: string[]): Promise<number> {
   const list = (dir: string, re: RegExp) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => path.join(dir, f)) : []);
   const manifestFiles = list(envDir, /\.k8s\.yaml$/);
   if (!manifestFiles.length) die(`read the manifests: none in ${envDir}/*.k8s.yaml (unknown environment, or synth did not run?)`);
-  const manifests = readManifests(manifestFiles, ROOT);
-  const crdFiles = readManifests(list(CRD_DIR, /\.(ya?ml|json)$/), ROOT);
+  // An environment reconciled by Flux: one writer. Its bootstrap only (no CRDs: Flux's installation brings Flux's,
+  // and the bootstrap's <env>-platform Kustomization applies crds/), unless --push-all.
+  const bootstrapFile = manifestFiles.find((f) => path.basename(f) === GITOPS_BOOTSTRAP_FILE);
+  const gitops = bootstrapFile ? gitopsOf(ENV, readManifests([bootstrapFile], ROOT).map((m) => m.o)) : undefined;
+  if (bootstrapFile && !gitops) die(`read the manifests: ${path.relative(ROOT, bootstrapFile)} has no Kustomization ${ENV} with its GitRepository`);
+  const bootstrapOnly = !!gitops && !pushAll;
+  if (bootstrapOnly && !process.env.FIELD_MANAGER) ME = 'k8s-infra-bootstrap';
+  if (pushAll && !gitops) say(`note: --push-all: ${ENV} is not reconciled by Flux (no ${GITOPS_BOOTSTRAP_FILE}); every object is pushed, as always`);
+  if (gitops) {
+    say(bootstrapOnly
+      ? `${ENV} is reconciled by Flux from ${gitops.url} ${gitops.branch}: the GitOps bootstrap only (${path.relative(ROOT, bootstrapFile!)}, field manager ${ME}, no prune); the rest arrives from git`
+      : `WARNING: --push-all: ${ENV} is reconciled by Flux from ${gitops.url} ${gitops.branch}; pushing every object of it (break-glass: README, GitOps)`);
+  }
+  const manifests = readManifests(bootstrapOnly ? [bootstrapFile!] : manifestFiles, ROOT);
+  const crdFiles = bootstrapOnly ? [] : readManifests(list(CRD_DIR, /\.(ya?ml|json)$/), ROOT);
 
   // --- 4. is this the environment's cluster? ---
   beginStage('cluster check');
@@ -278,7 +307,10 @@ async function main(argv: string[]): Promise<number> {
     const g = groupOf(o.apiVersion);
     const res = disco.byGvk.get(`${o.apiVersion}/${o.kind}`);
     const crd = crdKinds.get(`${g}/${o.kind}`);
-    if (!res && !crd) { problems.push(`${ref(o)} (${m.file}): the cluster serves no ${o.kind} in ${o.apiVersion}, and no CRD in crds/ or the manifests defines it`); continue; }
+    if (!res && !crd) {
+      problems.push(`${ref(o)} (${m.file}): the cluster serves no ${o.kind} in ${o.apiVersion}, and no CRD in crds/ or the manifests defines it${bootstrapOnly && groupOf(o.apiVersion).endsWith('.toolkit.fluxcd.io') ? ' (install Flux on the cluster first: README, GitOps)' : ''}`);
+      continue;
+    }
     const info: ResourceInfo = res ?? { group: g, version: o.apiVersion.split('/').pop()!, kind: o.kind, resource: crd!.plural, namespaced: crd!.namespaced, verbs: [] };
     const stage = o.kind === 'CustomResourceDefinition' ? 'crds' : info.namespaced ? 'namespaced' : 'cluster';
     if (stage === 'namespaced' && !o.metadata.namespace) problems.push(`${ref(o)} (${m.file}): namespaced, but has no metadata.namespace (it would land in the kubeconfig's namespace)`);
@@ -296,6 +328,22 @@ async function main(argv: string[]): Promise<number> {
   const mine: Record<string, string[]> = { '': [CLUSTER_ID] };
   for (const ns of modelNamespaces) mine[ns] = [applysetId(ns, SETUP_SET), applysetId(ns, NS_SET)];
   const inMine = (o: K8sObject) => (mine[o.metadata.namespace ?? ''] ?? []).includes(o.metadata.labels?.[PART_OF] ?? '');
+
+  // --- --push-all: never while Flux reconciles the environment (it would take every field back: two writers) ---
+  if (gitops && pushAll) {
+    beginStage('gitops check');
+    const kr = disco.byGvk.get(`${gitops.apiVersion}/Kustomization`);
+    const k = kr ? (await get(`read Kustomization ${gitops.namespace}/${gitops.kustomization}`, resourcePath(kr, gitops.namespace, gitops.kustomization), [404])) : undefined;
+    const status = k?.status === 200 ? k.body.status ?? {} : undefined;
+    if (status && k!.body.spec?.suspend !== true && (status.lastAttemptedRevision || (status.conditions ?? []).length)) {
+      const why = `Flux reconciles ${ENV} (Kustomization ${gitops.namespace}/${gitops.kustomization}, last at ${status.lastAppliedRevision ?? status.lastAttemptedRevision ?? '?'}): `
+        + `a push would fight it (it takes every field back within its interval). Break-glass: suspend it first `
+        + `(kubectl -n ${gitops.namespace} patch kustomization ${gitops.kustomization} --type=merge -p '{"spec":{"suspend":true}}'), push, `
+        + `put the fix into git, then resume it (suspend: false)`;
+      if (mode === 'apply') refuse(`gitops check: --push-all: ${why}`);
+      say(`note: an apply would be refused: ${why}`);
+    } else say(`gitops check: Flux does not reconcile ${ENV} now (${!status ? 'no Kustomization' : k!.body.spec?.suspend === true ? 'its Kustomization is suspended' : 'its Kustomization has never run'}): --push-all goes on`);
+  }
 
   // --- 5. ownership: nothing is taken over from anyone ---
   beginStage('ownership check');
@@ -322,11 +370,14 @@ async function main(argv: string[]): Promise<number> {
     const set = l.metadata.labels?.[PART_OF] ?? '';
     const ours = inMine(l);
     const appliers: string[] = (l.metadata.managedFields ?? []).filter((m: any) => m.operation === 'Apply').map((m: any) => m.manager);
-    const others = [...new Set(appliers.filter((m) => m.startsWith('k8s-infra') && m !== ME && m !== CRD_ME && (m !== LEGACY || !ours)))];
+    // The bootstrap is the environment's own, whoever applied it before: its push deploy, or Flux (<env>-platform);
+    // and to a --push-all, the bootstrap's manager is the same environment's (what Flux made needs --adopt).
+    const same = bootstrapOnly ? [`k8s-infra-${ENV}`, FLUX_MANAGER] : gitops ? ['k8s-infra-bootstrap'] : [];
+    const others = [...new Set(appliers.filter((m) => m.startsWith('k8s-infra') && m !== ME && m !== CRD_ME && (m !== LEGACY || !ours) && !same.includes(m)))];
     const why: string[] = [];
     if (set && !ours) why.push(`belongs to ApplySet ${parents.get(set) ?? set}`);
     if (others.length) why.push(`fields applied by field manager ${others.join(', ')}`);
-    if (!set && !others.length && !appliers.includes(ME) && !adopt) {
+    if (!set && !others.length && !appliers.includes(ME) && !appliers.some((m) => same.includes(m)) && !adopt) {
       const all = [...new Set((l.metadata.managedFields ?? []).map((m: any) => m.manager))].join(', ') || 'none';
       why.push(`not applied by any environment (managers: ${all}); --adopt takes it over, the model's values winning`);
     }
@@ -347,7 +398,8 @@ async function main(argv: string[]): Promise<number> {
 
   // --- 7. Namespaces that left the model ---
   beginStage('namespace prune check');
-  const ourNs = await get('list our Namespaces', `/api/v1/namespaces?labelSelector=${encodeURIComponent(`${PART_OF}=${CLUSTER_ID}`)}`);
+  // (a GitOps bootstrap prunes nothing: Flux prunes what left the model, and never a Namespace)
+  const ourNs = bootstrapOnly ? { body: { items: [] } } : await get('list our Namespaces', `/api/v1/namespaces?labelSelector=${encodeURIComponent(`${PART_OF}=${CLUSTER_ID}`)}`);
   const modelNsObjects = new Set(objs.filter((x) => x.o.kind === 'Namespace').map((x) => x.o.metadata.name));
   const goneNamespaces: string[] = ourNs.body.items.map((n: any) => n.metadata.name).filter((n: string) => !modelNsObjects.has(n));
   const namespacedKinds = disco.all.filter((r) => r.namespaced && r.verbs.includes('list') && !(r.kind === 'Event'));
@@ -378,7 +430,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // --- 8. the old shared field manager "k8s-infra" hands its fields to k8s-infra-<env> (the first write) ---
-  if (mode === 'apply') {
+  if (mode === 'apply' && !bootstrapOnly) {
     beginStage('legacy field manager');
     for (const x of objs) {
       const l = live.get(key(x.o));
@@ -540,6 +592,20 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // --- a GitOps bootstrap never changes a field Flux holds: the two would take it from each other ---
+  if (bootstrapOnly && mode !== 'diff') {
+    beginStage('gitops check');
+    const held: string[] = [];
+    await Promise.all(objs.filter((x) => live.has(key(x.o)) && !x.pending).map(async (x) => {
+      const a = await ssa('dry run', x, x.o, true);
+      for (const c of changes(live.get(key(x.o))!, a.body)) if (c.holders.includes(FLUX_MANAGER)) held.push(`${ref(x.o)} (${x.file}): ${describe(c, ME, false)}`);
+    }));
+    if (held.length) {
+      refuse(`gitops check: ${held.length} field(s) of the bootstrap that Flux (${FLUX_MANAGER}) holds with another value; Flux applies ${gitops!.branch} of ${gitops!.url}, `
+        + `this is another revision: change them through git (a merge to ${gitops!.branch}), not by a push:\n${indent(held.sort())}`);
+    }
+  }
+
   say(mode === 'apply' ? `step 3/4 apply (each stage: server dry run, then apply; field manager ${ME})`
     : mode === 'dry-run' ? 'step 3/4 apply: server dry run only' : 'step 3/4 diff against the cluster');
 
@@ -567,7 +633,7 @@ async function main(argv: string[]): Promise<number> {
 
   // --- stage 2: cluster-scoped objects (ApplySet parent: a Secret in APPLYSET_NAMESPACE) ---
   beginStage('stage 2/3 cluster');
-  await batch('stage 2/3 cluster', objs.filter((x) => x.stage === 'cluster'), { ns: SET_NS, name: CLUSTER_SET }, undefined);
+  await batch('stage 2/3 cluster', objs.filter((x) => x.stage === 'cluster'), bootstrapOnly ? undefined : { ns: SET_NS, name: CLUSTER_SET }, undefined);
   if (mode === 'apply') {
     // namespaces created just now: their objects are checkable
     for (const x of objs) if (x.pending === 'namespace not created yet') x.pending = undefined;
@@ -576,7 +642,7 @@ async function main(argv: string[]): Promise<number> {
   // --- stage 3: per namespace, "setup" then "resources", each its own ApplySet ---
   STAGE = 'stage 3/3';
   const nsSet = new Set(modelNamespaces);
-  for (const set of [SETUP_SET, NS_SET]) {
+  for (const set of bootstrapOnly ? [] : [SETUP_SET, NS_SET]) {
     try {
       const a = await get(`look up ApplySet parents ${set} in all namespaces`, `/api/v1/secrets?fieldSelector=${encodeURIComponent(`metadata.name=${set}`)}&labelSelector=${encodeURIComponent(APPLYSET_ID)}`);
       for (const s of a.body.items) nsSet.add(s.metadata.namespace);
@@ -592,7 +658,7 @@ async function main(argv: string[]): Promise<number> {
     const exists = mode === 'apply' || liveNamespaces.has(ns);
     const setup = here.filter((x) => SETUP_KINDS.includes(x.o.kind));
     const rest = here.filter((x) => !SETUP_KINDS.includes(x.o.kind));
-    await batch(`stage 3/3 namespace ${ns} (setup)`, setup, exists ? { ns, name: SETUP_SET } : undefined, ns);
+    await batch(`stage 3/3 namespace ${ns} (setup)`, setup, exists && !bootstrapOnly ? { ns, name: SETUP_SET } : undefined, ns);
     const pods = rest.filter((x) => x.o.kind === 'Pod');
     const sas = [...new Set(pods.map((x) => x.o.spec?.serviceAccountName ?? 'default'))];
     const saMissing = async (sa: string) => (await get(`read ServiceAccount ${sa}`, `/api/v1/namespaces/${ns}/serviceaccounts/${sa}`, [404])).status === 404;
@@ -608,7 +674,7 @@ async function main(argv: string[]): Promise<number> {
       const missing = exists ? (await Promise.all(sas.map(async (sa) => ((await saMissing(sa)) ? sa : '')))).filter(Boolean) : sas;
       for (const x of pods) if (!x.pending && missing.includes(x.o.spec?.serviceAccountName ?? 'default')) x.pending = 'ServiceAccount not created yet';
     }
-    await batch(`stage 3/3 namespace ${ns} (resources)`, rest, exists ? { ns, name: NS_SET } : undefined, ns);
+    await batch(`stage 3/3 namespace ${ns} (resources)`, rest, exists && !bootstrapOnly ? { ns, name: NS_SET } : undefined, ns);
   }
 
   if (tookBack && mode === 'apply') say(`took back ${tookBack} field(s) that someone else had changed (the model's values are in place again; see "drift" above)`);
@@ -637,6 +703,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }));
   } else say('step 4/4 wait: skipped');
+  if (bootstrapOnly) say(`${ENV} is reconciled by Flux from ${gitops!.url} ${gitops!.branch}: ${mode === 'apply' ? 'applied' : 'checked'} the bootstrap only; the rest arrives from git`);
   say(`done (${mode}, ${((Date.now() - T0) / 1000).toFixed(1)}s, ${kube.calls} API calls)`);
   return 0;
 }

@@ -152,3 +152,30 @@ export function namespaceContent(items: K8sObject[], ourIds: string[]): { ours: 
     return { ours: mine, obj: o, line: `${mine ? 'ours ' : 'OTHER'} ${o.kind}${g ? `.${g}` : ''}/${o.metadata.name}` };
   });
 }
+
+// --- GitOps -----------------------------------------------------------------------------------------------------
+/** The GitOps bootstrap of dist/<env>/ (lib/gitops's FLUX_BOOTSTRAP_FILE; test/deploy-engine.test.ts keeps them equal). */
+export const GITOPS_BOOTSTRAP_FILE = 'flux.k8s.yaml';
+/** Flux's field manager: kustomize-controller's server-side applies. */
+export const FLUX_MANAGER = 'kustomize-controller';
+export interface GitOpsSource {
+  /** The environment's Kustomization (`<namespace>/<name>`), the one that applies dist/<env>/. */
+  readonly namespace: string;
+  readonly kustomization: string;
+  readonly apiVersion: string;
+  /** Its GitRepository's url and branch. */
+  readonly url: string;
+  readonly branch: string;
+}
+/**
+ * Where Flux pulls an environment from, read from its bootstrap's objects: the Kustomization named after the
+ * environment and the GitRepository it reads; undefined when the bootstrap has none.
+ */
+export function gitopsOf(env: string, objects: readonly K8sObject[]): GitOpsSource | undefined {
+  const k = objects.find((o) => o.kind === 'Kustomization' && groupOf(o.apiVersion) === 'kustomize.toolkit.fluxcd.io' && o.metadata.name === env);
+  if (!k) return undefined;
+  const namespace = k.metadata.namespace ?? '';
+  const src = objects.find((o) => o.kind === 'GitRepository' && o.metadata.name === k.spec?.sourceRef?.name && (o.metadata.namespace ?? '') === (k.spec?.sourceRef?.namespace ?? namespace));
+  if (!src) return undefined;
+  return { namespace, kustomization: env, apiVersion: k.apiVersion, url: src.spec?.url ?? '', branch: src.spec?.ref?.branch ?? src.spec?.ref?.tag ?? src.spec?.ref?.commit ?? '' };
+}

@@ -34,9 +34,13 @@ declare_cluster() {   # declare_cluster ENV: writes $WORK/targets.json
 }
 # The pipeline as the tests run it: no synth (dist/ is given), no git check (scratch copies), this
 # cluster declared, a lock of the test run's own (a deploy by hand in the checkout is not blocked).
+# An environment reconciled by Flux (production: dist/<env>/flux.k8s.yaml) is pushed whole here (DEPLOY_PUSH_ALL=1,
+# the break-glass --push-all; no Flux runs on these clusters): these tests are about the push pipeline. What the
+# tool does for it by default (the bootstrap only) is test/deploy-engine.test.ts and test/cluster/flux.sh.
 deploy() {
   declare_cluster "$1"
-  DIST_DIR="${DIST_DIR:-$WORK/dist}" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/targets.json" DEPLOY_LOCK="$WORK/deploy.lock" run_deploy "$@"
+  local push_all=; [ -f "${DIST_DIR:-$WORK/dist}/$1/flux.k8s.yaml" ] && push_all=1
+  DIST_DIR="${DIST_DIR:-$WORK/dist}" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/targets.json" DEPLOY_LOCK="$WORK/deploy.lock" DEPLOY_PUSH_ALL="$push_all" run_deploy "$@"
 }
 # deploy_rc WANTED LOGFILE ARGS...: deploy must exit with WANTED (an exit code of the tool's --help).
 deploy_rc() {

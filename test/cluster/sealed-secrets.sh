@@ -134,6 +134,9 @@ new_cluster() {
   local uid; uid=$(kubectl get namespace kube-system -o jsonpath='{.metadata.uid}')
   jq -n --arg uid "$uid" '{environments: {local: {cluster: {kubeSystemUid: $uid}}, production: {cluster: {kubeSystemUid: $uid}}}}' >"$WORK/targets.json"
   export DEPLOY_TARGETS="$WORK/targets.json" DEPLOY_LOCK="$WORK/deploy.lock"
+  # production is reconciled by Flux, which does not run here: the deploy tool pushes it whole (--push-all), as
+  # these tests of the SealedSecrets path need (the default, the GitOps bootstrap only, is test/cluster/flux.sh's).
+  export DEPLOY_PUSH_ALL=1
 }
 bootstrap() {   # bootstrap ENV LOG: npm run bootstrap in the copy, the test playing kubelet meanwhile
   local env=$1 log=$2 rc=0
