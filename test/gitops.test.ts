@@ -76,11 +76,22 @@ describe('GitOps (platform.gitops)', () => {
     expect(kept('production-platform')).toEqual(['crds/bitnami.com_sealedsecrets.yaml', 'dist/production/flux.k8s.yaml']);
   });
 
+  test('a private repository: secretRef is written into both GitRepositories; none by default', () => {
+    const chart = Testing.chart();
+    const sync = new FluxSync(chart, 'Flux', { environment: 'production', namespace: 'gitops', crds: [], config: { url: 'https://example.com/x.git', branch: 'main', secretRef: 'git-credentials' } });
+    const repos = Testing.synth(chart).filter((o) => o.kind === 'GitRepository');
+    expect(repos.map((r) => r.spec.secretRef)).toEqual([{ name: 'git-credentials' }, { name: 'git-credentials' }]);
+    expect(sync.sources).toHaveLength(2);
+    expect(byKind('GitRepository').map((r) => r.spec.secretRef)).toEqual([undefined, undefined]);
+  });
+
   describe.each([
     ['url', { url: 'git@example.com:x.git', branch: 'main' }, 'platform.gitops.url'],
     ['branch', { url: 'https://example.com/x.git', branch: 'a b' }, 'platform.gitops.branch'],
     ['interval', { url: 'https://example.com/x.git', branch: 'main', interval: { source: 'often' } }, 'platform.gitops.interval.source'],
     ['unknown key', { url: 'https://example.com/x.git', branch: 'main', brnach: 'x' }, 'brnach'],
+    ['secretRef (not a DNS-1123 name)', { url: 'https://example.com/x.git', branch: 'main', secretRef: 'Git_Credentials' }, 'platform.gitops.secretRef'],
+    ['secretRef (empty)', { url: 'https://example.com/x.git', branch: 'main', secretRef: '' }, 'platform.gitops.secretRef'],
   ])('rejects a bad %s', (_, config, field) => {
     test('naming the field', () => {
       const chart = Testing.chart();

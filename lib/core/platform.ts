@@ -55,6 +55,13 @@ export interface GitOpsConfig {
    * @default '1m' for the source, '10m' for the Kustomizations
    */
   readonly interval?: { readonly source?: string; readonly apply?: string };
+  /**
+   * For a private repository: the name of a Secret in the Flux objects' namespace (`gitops`) holding the git
+   * credentials, as source-controller reads them (GitRepository `spec.secretRef`: `username` and `password` (a
+   * token) for https, or `bearerToken`). Never committed in plain: README, "GitOps" says how a team makes it.
+   * @default none: the repository is cloned without credentials (public)
+   */
+  readonly secretRef?: string;
 }
 
 export interface ImagePinningConfig {

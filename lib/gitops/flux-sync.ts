@@ -60,13 +60,15 @@ export class FluxSync extends Construct {
     this.environment = env;
     this.namespace = v.dnsLabel(this, 'namespace', props.namespace);
     const config = props.config;
-    v.knownKeys(this, 'platform.gitops', config, v.keysOf<GitOpsConfig>({ url: true, branch: true, interval: true }));
+    v.knownKeys(this, 'platform.gitops', config, v.keysOf<GitOpsConfig>({ url: true, branch: true, interval: true, secretRef: true }));
     if (typeof config.url !== 'string' || !/^https?:\/\/[^/\s]+\/\S+$/.test(config.url)) {
       throw ValidationError.of(this, 'platform.gitops.url', config.url, 'must be an http:// or https:// git URL (source-controller clones it)');
     }
     if (typeof config.branch !== 'string' || !/^[A-Za-z0-9._/-]+$/.test(config.branch)) {
       throw ValidationError.of(this, 'platform.gitops.branch', config.branch, 'must be a branch name');
     }
+    // A Secret's name is a DNS-1123 subdomain; source-controller reads it from the GitRepository's own namespace.
+    const secretRef = config.secretRef === undefined ? undefined : v.dnsSubdomain(this, 'platform.gitops.secretRef', config.secretRef);
     const sourceInterval = config.interval?.source ?? '1m';
     const applyInterval = config.interval?.apply ?? '10m';
     for (const [field, value] of [['interval.source', sourceInterval], ['interval.apply', applyInterval]]) {
@@ -81,7 +83,10 @@ export class FluxSync extends Construct {
     const envIgnore = [...onlyEnv, `/dist/${env}/${FLUX_BOOTSTRAP_FILE}`];
     const source = (name: string, ignore: string[]) => new GitRepository(this, `Source-${name}`, {
       metadata: metadata(name, 'source'),
-      spec: { url: config.url, ref: { branch: config.branch }, interval: sourceInterval, timeout: '60s', ignore: `${ignore.join('\n')}\n` },
+      spec: {
+        url: config.url, ref: { branch: config.branch }, ...(secretRef ? { secretRef: { name: secretRef } } : {}),
+        interval: sourceInterval, timeout: '60s', ignore: `${ignore.join('\n')}\n`,
+      },
     });
     const platformSource = source(`${env}-platform`, platformIgnore);
     const envSource = source(env, envIgnore);
