@@ -85,6 +85,11 @@ t=$SECONDS
   SHOP_SOURCES_URL="http://127.0.0.1:$HTTP_PORT" SHOP_SOURCES_SHA256="$WORK/sources.sha256" SHOP_LOCKFILES_DIR="$SHOP_SRC" \
   BUILDAH_STORAGE="$IMAGES/standin/shop-build-storage" npm run -s images:build -- all)
 step "images:build (shop, tag ${SHOP_IMAGE_TAG:-the short upstream commit})" "$t"
+# Keep only the pulled base in that storage (vfs copies every layer: the built images alone take ~1 GB).
+SB=(buildah --storage-driver vfs --root "$IMAGES/standin/shop-build-storage/root" --runroot "$IMAGES/standin/shop-build-storage/run")
+"${SB[@]}" images --format '{{.Name}}:{{.Tag}}' 2>/dev/null | { grep '^localhost/k8s-infra-build/' || true; } |
+  while IFS= read -r i; do "${SB[@]}" rmi -f "$i" >/dev/null 2>&1 || true; done
+"${SB[@]}" rmi --prune >/dev/null 2>&1 || true
 
 # --- what is locked ---------------------------------------------------------------------------------------------
 log "locked in $LOCK:"
