@@ -50,7 +50,7 @@ mkdir -p "$BIN" "$OUT"
 rm -f "$STAMP"
 
 t1=$SECONDS
-log "building metrics-server $MS_V (cold: about 3-4 min on 2 cores)"
+log "building metrics-server $MS_V (cold: about 2-3 min on 2 cores)"
 # -X gitVersion as upstream's Makefile stamps it (metrics-server --version, its /version).
 (cd "$MS_MOD" && nice -n "${BUILD_NICE:-10}" go build -p "${BUILD_P:-2}" \
   -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$MS_V" -o "$BIN/metrics-server.tmp" sigs.k8s.io/metrics-server/cmd/metrics-server)
