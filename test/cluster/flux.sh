@@ -27,6 +27,7 @@ BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 export PATH="$BIN:$PATH"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-flux.XXXXXX")"
 ENV_NAME=production
+ENV_TWO=production-two           # test 7's second cluster (environments/production-two.ts; dist-local/, synthesized here)
 NS=gitops                        # where the bootstrap puts the Flux objects (charts/gitops.ts)
 WAIT_S="${FLUX_TEST_WAIT:-90}"
 # kustomize-controller's flag every cluster of ours needs (README, "GitOps"): ServiceAccounts applied before the
@@ -95,15 +96,20 @@ make_repo() {
   git init -q -b main "$SRC"
   cp -r "$ROOT/crds" "$SRC/"
   cp -r "$ROOT/dist/$ENV_NAME" "$SRC/dist/"
+  (cd "$ROOT" && SYNTH_ENVIRONMENTS=$ENV_TWO npm run -s synth >"$WORK/synth-two.log" 2>&1) || { cat "$WORK/synth-two.log"; fail "synth of $ENV_TWO failed"; }
+  cp -r "$ROOT/dist-local/$ENV_TWO" "$SRC/dist/"
   printf 'not for the cluster\n' >"$SRC/README.md"
   mkdir -p "$SRC/secrets/$ENV_NAME" && printf 'kept out by the sources'"'"' ignore\n' >"$SRC/secrets/$ENV_NAME/x.yaml"
-  # The test's three changes to the bootstrap (see the header).
-  yaml_edit "$SRC/dist/$ENV_NAME/flux.k8s.yaml" "
-    for (const d of docs) {
-      if (d.kind === 'GitRepository') { d.spec.url = '$URL'; d.spec.interval = '5s'; }
-      if (d.kind === 'Kustomization') { d.spec.interval = '15s'; d.spec.retryInterval = '5s'; }
-    }
-    find('Kustomization', '$ENV_NAME').spec.wait = false;"
+  # The test's three changes to each bootstrap (see the header).
+  local e
+  for e in "$ENV_NAME" "$ENV_TWO"; do
+    yaml_edit "$SRC/dist/$e/flux.k8s.yaml" "
+      for (const d of docs) {
+        if (d.kind === 'GitRepository') { d.spec.url = '$URL'; d.spec.interval = '5s'; }
+        if (d.kind === 'Kustomization') { d.spec.interval = '15s'; d.spec.retryInterval = '5s'; }
+      }
+      find('Kustomization', '$e').spec.wait = false;"
+  done
   g remote add origin "$BARE"
   commit_push "the project's crds/ and dist/$ENV_NAME/" >/dev/null
   # Smart HTTP (go-git, source-controller's client, speaks no dumb HTTP): `git http-backend` as CGI behind a
@@ -148,6 +154,9 @@ new_flux_cluster() {
   # shellcheck disable=SC1091
   source "$dir/env"
   cp "$KUBECONFIG" "$WORK/$name.kubeconfig"
+  export KUBECONFIG="$WORK/$name.kubeconfig"
+  # The context name deploy/targets.json binds an environment to (production-two: k8s-infra-test-flux-two).
+  kubectl config rename-context local "k8s-infra-test-$name" >/dev/null
   # What Flux's installation brings: its CRDs (all of both controllers', from their modules), the controllers.
   # The SealedSecret CRD is not installed here: the bootstrap's <env>-platform Kustomization applies it from crds/.
   kubectl apply --server-side --field-manager=flux-install -f "$BIN/flux-crds/" >/dev/null
@@ -189,7 +198,7 @@ wait_failed_at() {   # wait_failed_at NAME SHA: Ready=False after trying that co
   until_ok "$WAIT_S" failed "$1" "$2" || fail "Kustomization $1 did not fail at $2: $(ready "$1") $(ready_msg "$1" 2>&1)"
 }
 get_obj() { local kind=$1 ns=$2 name=$3; if [ "$ns" = - ]; then kubectl get "$kind" "$name" "${@:4}"; else kubectl get "$kind" -n "$ns" "$name" "${@:4}"; fi; }
-env_files() { find "$SRC/dist/$ENV_NAME" -name '*.k8s.yaml' ! -name flux.k8s.yaml | sort; }
+env_files() { find "$SRC/dist/${1:-$ENV_NAME}" -name '*.k8s.yaml' ! -name flux.k8s.yaml | sort; }
 # What Flux last wrote to every object of the environment: its field manager's Apply entry (time and fields).
 # Not generation or resourceVersion: controllers write too (the HPA scales api-gateway, status updates).
 fingerprint() {
@@ -199,8 +208,8 @@ fingerprint() {
       jq -c '.metadata.managedFields[] | select(.manager == "kustomize-controller" and .operation == "Apply") | [.time, .fieldsV1]' | sha256sum | cut -c1-16)"
   done
 }
-env_fingerprint() {
-  local files; mapfile -t files < <(env_files)
+env_fingerprint() {   # env_fingerprint FILE [ENV]
+  local files; mapfile -t files < <(env_files "${2:-}")
   fingerprint "${files[@]}" >"$1"
   [ "$(wc -l <"$1")" -gt 10 ] || { cat "$1"; fail "no fingerprint of the environment's objects"; }
 }
@@ -349,6 +358,58 @@ test_wait() {
   nudge "$ENV_NAME-platform"
 }
 
+# The deploy tool (npm run deploy) on this suite's copy of the repository, with the targets file of test 7.
+deploy_tool() {
+  DIST_DIR="$SRC/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/targets.json" DEPLOY_LOCK="$WORK/deploy.lock" node "$ROOT/deploy/run.js" "$@"
+}
+kustomizations() { kubectl get kustomizations -A -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort | tr '\n' ' '; }
+
+test_two_clusters() {
+  from_good_tree
+  local t0=$SECONDS uid rc sha
+  # production is bound to cluster one by its kube-system uid (a test cluster is new each run, as in run.sh); the
+  # committed deploy/targets.json binds production-two to the context k8s-infra-test-flux-two.
+  uid=$(kubectl get namespace kube-system -o jsonpath='{.metadata.uid}')
+  jq --arg uid "$uid" '.environments.production.cluster = {kubeSystemUid: $uid}' "$ROOT/deploy/targets.json" >"$WORK/targets.json"
+  # On cluster one, where Flux reconciles production: the deploy tool applies the bootstrap only, and nothing of
+  # what Flux applied is written or pruned.
+  env_fingerprint "$WORK/one-before"
+  deploy_tool "$ENV_NAME" >"$WORK/deploy-one.log" 2>&1 || { cat "$WORK/deploy-one.log"; fail "npm run deploy -- $ENV_NAME failed on Flux's cluster"; }
+  grep -q "$ENV_NAME is reconciled by Flux from $URL main: applied the bootstrap only; the rest arrives from git" "$WORK/deploy-one.log" ||
+    { cat "$WORK/deploy-one.log"; fail "the deploy tool did not say it applied the bootstrap only"; }
+  ! grep -Eq 'pruned|created' "$WORK/deploy-one.log" || { cat "$WORK/deploy-one.log"; fail "the deploy tool created or pruned something"; }
+  env_fingerprint "$WORK/one-after"
+  diff "$WORK/one-before" "$WORK/one-after" || fail "the deploy tool changed what Flux applied"
+  # Cluster two (started with the suite, its own Flux idle until now), bootstrapped by the deploy tool with the
+  # environment targets.json binds to it.
+  use_cluster flux-two
+  rc=0; deploy_tool "$ENV_NAME" --dry-run >"$WORK/deploy-wrong.log" 2>&1 || rc=$?
+  [ "$rc" = 3 ] && grep -q 'cluster check' "$WORK/deploy-wrong.log" || { cat "$WORK/deploy-wrong.log"; fail "$ENV_NAME on cluster two: exit $rc, not refused by deploy/targets.json"; }
+  deploy_tool "$ENV_TWO" >"$WORK/deploy-two.log" 2>&1 || { cat "$WORK/deploy-two.log"; fail "npm run deploy -- $ENV_TWO failed"; }
+  wait_ready_at "$ENV_TWO" "$(head_sha)"
+  [ "$(kustomizations)" = "$ENV_TWO $ENV_TWO-platform " ] || fail "cluster two reconciles: $(kustomizations)"
+  echo "MEASURE: cluster two bootstrapped and Ready at the same commit as cluster one in $((SECONDS - t0))s"
+  env_fingerprint "$WORK/two-before" "$ENV_TWO"
+  use_cluster one
+  [ "$(kustomizations)" = "$ENV_NAME $ENV_NAME-platform " ] || fail "cluster one reconciles: $(kustomizations)"
+  is_ready_at "$ENV_NAME" "$(head_sha)" || fail "cluster one is not Ready at $(head_sha)"
+  env_fingerprint "$WORK/one-before"
+  # A commit that changes production-two only.
+  yaml_edit "$SRC/dist/$ENV_TWO/hashgenerator.k8s.yaml" "find('Deployment', 'hashgenerator-dep').spec.replicas = 4;"
+  sha=$(commit_push "$ENV_TWO: hashgenerator 4 replicas")
+  use_cluster flux-two
+  wait_ready_at "$ENV_TWO" "$sha"
+  [ "$(kubectl get deployment hashgenerator-dep -n hashgenerator -o jsonpath='{.spec.replicas}')" = 4 ] || fail "cluster two did not apply the commit"
+  env_fingerprint "$WORK/two-after" "$ENV_TWO"
+  [ "$(diff "$WORK/two-before" "$WORK/two-after" | grep -c '^>')" = 1 ] || fail "cluster two: expected exactly hashgenerator-dep to change" "$(diff "$WORK/two-before" "$WORK/two-after")"
+  use_cluster one
+  wait_ready_at "$ENV_NAME" "$sha"
+  env_fingerprint "$WORK/one-after"
+  diff "$WORK/one-before" "$WORK/one-after" || fail "the commit to $ENV_TWO changed objects on cluster one"
+  [ "$(kubectl get deployment hashgenerator-dep -n hashgenerator -o jsonpath='{.spec.replicas}')" != 4 ] || fail "cluster one got production-two's replicas"
+  set_head "$sha"
+}
+
 # --- run ---------------------------------------------------------------------------------------------
 # A fresh machine: the control plane and the controllers are built (no-ops when up to date), git and jq installed.
 "$ROOT/scripts/apt-install.sh" flux.sh git jq >/dev/null
@@ -358,6 +419,8 @@ command -v python3 >/dev/null || { echo "flux.sh: python3 is required (the git H
 make_repo
 set_head "$(g rev-parse HEAD)"
 new_flux_cluster one
+new_flux_cluster flux-two   # test 7's (here, not in the test's subshell, so that cleanup stops it)
+use_cluster one
 echo "flux.sh: cluster up, Flux v1.9.6 controllers running; repository $URL"
 t "[flux] from the empty cluster every object of dist/$ENV_NAME appears and the Kustomizations are Ready" test_converge
 t "[flux] a new commit is applied within the source interval, and nothing else changes" test_new_commit
@@ -366,6 +429,7 @@ t "[flux] hand edits (kubectl scale, a changed label) are reverted" test_hand_ed
 t "[flux] a broken commit: Ready=False with the server's message, nothing of it applied" test_broken_commit
 t "[flux] impersonation: outside its namespaces, or a kind it does not own, the reconciler gets Forbidden" test_impersonation
 t "[flux] wait: the health check names the Deployments that are not available" test_wait
+t "[flux] two clusters from one repository: each its own environment (deploy/targets.json), one commit changes one" test_two_clusters
 DONE=1
 summary
 [ "$FAILED" = 0 ]
