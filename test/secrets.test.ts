@@ -372,7 +372,16 @@ describe('environments and their secrets', () => {
   const declared = (env: EnvironmentConfig) => buildApp(env, os.tmpdir()).node.findAll().filter((c): c is AppSecret => c instanceof AppSecret);
 
   // production-standin's are sealed at test time, for the test cluster's controller (test/production-standin.test.ts).
-  test.each(ENVIRONMENTS.filter((e) => e.name !== 'production-standin').map((e) => [e.name, e] as const))('%s: sealed secrets are its own and committed; plain ones go only to dist-local/', (_name, env) => {
+  // production-two's are production's on purpose (environments/production-two.ts: production's model for the Flux
+  // suite's second cluster, where no controller unseals them): the test below pins exactly that.
+  test('production-two: its sealed secrets are exactly production\'s', () => {
+    const two = ENVIRONMENTS.find((e) => e.name === 'production-two')!;
+    const prod = ENVIRONMENTS.find((e) => e.name === 'production')!;
+    const of = (env: EnvironmentConfig) => declared(env).map((s) => [s.name, s.source.kind === 'sealed' ? s.source.environment : s.source.kind]);
+    expect(of(two)).toEqual(of(prod));
+    expect(of(two).every(([, e]) => e === 'production')).toBe(true);
+  });
+  test.each(ENVIRONMENTS.filter((e) => e.name !== 'production-standin' && e.name !== 'production-two').map((e) => [e.name, e] as const))('%s: sealed secrets are its own and committed; plain ones go only to dist-local/', (_name, env) => {
     for (const s of declared(env)) {
       if (s.source.kind === 'sealed') {
         expect([s.name, s.source.environment]).toEqual([s.name, env.name]);
