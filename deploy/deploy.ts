@@ -556,6 +556,7 @@ async function main(argv: string[]): Promise<number> {
       for (const k of kinds) {
         const these = writes.filter(([x]) => x.o.kind === k);
         await all(title, these, ([x, b]) => ssa('apply', x, b, false), ([x]) => `${ref(x.o)} (${x.file})`);
+        if (k === 'SealedSecret' && controllerVerified) await unsealed(these.map(([x]) => x.o));
       }
     }
     for (const p of prune) {
@@ -572,6 +573,23 @@ async function main(argv: string[]): Promise<number> {
         await api(`delete ApplySet parent ${parent.ns}/${parent.name}`, 'DELETE', parentPath(parent.ns, parent.name), { ok: [404] });
       } else if (gksOld.some((g) => !gksNow.includes(g))) await applyParent(parent.ns, parent.name, gksNow);
     }
+  }
+
+  /**
+   * Waits (within the stage) until the controller has made the Secret of each SealedSecret just written, so that the
+   * Pods applied next mount it at once instead of failing (a FailedMount warning, retried by the kubelet). Only when
+   * the controller answered the verification above: an unreachable one is reported there, and not waited for.
+   */
+  async function unsealed(sealed: K8sObject[]): Promise<void> {
+    const t0 = Date.now();
+    for (const o of sealed) {
+      const p = `/api/v1/namespaces/${o.metadata.namespace}/secrets/${o.metadata.name}`;
+      while ((await get(`read Secret ${o.metadata.namespace}/${o.metadata.name}`, p, [404])).status === 404) {
+        if (Date.now() > stageEnd) die(`${STAGE}: the sealed-secrets controller did not unseal ${ref(o)} (${stageWhy}); is it running, and was the file sealed with its certificate?`);
+        await sleep(300);
+      }
+    }
+    say(`  ${sealed.length} SealedSecret(s) unsealed by the controller in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   }
 
   const prunedNamespaces = new Set<string>();
@@ -765,6 +783,8 @@ async function verifyOne(ctl: { namespace: string; name: string }, o: K8sObject)
   }
 }
 
+/** Whether the controller answered and opens every SealedSecret (then the apply waits for their Secrets). */
+let controllerVerified = false;
 async function verifySealedSecrets(sealed: Obj[]): Promise<void> {
   const ctl = controllerOf(ENV);
   const where = process.env.SEALED_SECRETS_CONTROLLER_URL ? process.env.SEALED_SECRETS_CONTROLLER_URL : `the API server's service proxy`;
@@ -784,6 +804,7 @@ async function verifySealedSecrets(sealed: Obj[]): Promise<void> {
       + `    re-seal them (npm run seal, or npm run bootstrap) and synthesize again`);
   }
   say(`sealed secrets: the controller ${ctl.namespace}/${ctl.name} opens all ${sealed.length} SealedSecret(s)`);
+  controllerVerified = true;
 }
 
 // --- entry: every way out is one of the four exit codes ---------------------------------------------------------

@@ -197,6 +197,8 @@ class FakeApi {
       if (next.kind === 'CustomResourceDefinition') next.status = { conditions: [{ type: 'Established', status: 'True' }] };
       this.writes.push({ method, path: p, manager, dryRun, body });
       if (!dryRun) this.objects.set(p, next);
+      // the sealed-secrets controller's part: a SealedSecret applied becomes its Secret
+      if (!dryRun && next.kind === 'SealedSecret') this.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: next.metadata.name, namespace: next.metadata.namespace } });
       return [200, next];
     }
     if (method === 'DELETE') {

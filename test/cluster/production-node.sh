@@ -62,7 +62,7 @@ in_node() { k -n "$1" exec "deploy/$2" -- node -e "$3"; }
 tcp_js() {
   printf '%s' "const s=require('net').connect({host:'$1',port:$2,timeout:3000},()=>{console.log('open');process.exit(0)});s.on('timeout',()=>{console.log('timeout');process.exit(1)});s.on('error',e=>{console.log(e.code);process.exit(1)})"
 }
-deploy() { (cd "$PROJ" && SYNTH_ENVIRONMENTS=$ENV_NAME STANDIN_REGISTRY=$REGISTRY ALLOW_DIRTY=1 DIST_DIR="$PROJ/dist-local" \
+deploy() { (cd "$PROJ" && SYNTH_ENVIRONMENTS=$ENV_NAME ALLOW_DIRTY=1 DIST_DIR="$PROJ/dist-local" \
   timeout 900 npm run -s deploy -- "$ENV_NAME" "$@"); }
 # until_ok SECONDS COMMAND...: bounded poll, 1 s apart.
 until_ok() {
@@ -190,13 +190,20 @@ test_deploy() {
   local ns
   for ns in "${NAMESPACES[@]}"; do k -n "$ns" wait --for=condition=Available deploy --all --timeout=180s >/dev/null; done
   k -n go-ok wait --for=condition=Ready pod/go-ok-pod --timeout=120s >/dev/null
+  # api-gateway's Deployment leaves its count to the HPA (no replicas field, so it starts at 1): wait for the HPA to
+  # raise it to its minimum, 2.
+  until_ok 90 bash -c "[ \"\$(kubectl -n shop get deploy api-gateway -o jsonpath='{.status.availableReplicas}')\" -ge 2 ]" ||
+    fail "the HPA did not bring api-gateway to its 2 minimum replicas" "$(k -n shop describe hpa api-gateway | tail -n 12)"
   echo "MEASURE: npm run deploy (synth, checks, apply) to every production pod Ready: $(( $(now_ms) - t0 )) ms"
   grep -E '^(step|cluster|stage)' "$WORK/deploy.log" | tail -n 5 || true
 }
 
 # Observation 1: every Deployment and the bare Pod Ready within their probe budgets, 0 restarts, no warnings.
 test_ready() {
-  local ns j
+  local ns j pods
+  pods=$(for ns in "${NAMESPACES[@]}"; do k -n "$ns" get pods -o name; done | wc -l)
+  # go-ok 2 + go-ok-pod, hashgenerator 1, the shop 2 + 2 + 2 + 1 (api-gateway at its HPA's minimum)
+  [ "$pods" = 11 ] || fail "want production's 11 pods, found $pods"
   for ns in "${NAMESPACES[@]}"; do
     j=$(k -n "$ns" get pods -o json)
     # Ready - started, per pod, against the probes' budget: startup (initialDelay + period x failureThreshold)
@@ -273,18 +280,25 @@ test_go_ok() {
 
 # Observation 4: data through every declared peer call of the shop.
 test_shop() {
-  local out id
+  local out item
   until_ok 30 in_client get http://api-gateway.shop:3000/orders || fail "GET /orders through the gateway failed"
-  id="order-$RANDOM$RANDOM"
-  out=$(in_client post http://api-gateway.shop:3000/orders "{\"id\":\"$id\",\"item\":\"book\",\"amount\":12}") ||
+  item="book-$RANDOM$RANDOM"
+  out=$(in_client post http://api-gateway.shop:3000/orders "{\"item\":\"$item\",\"amount\":12}") ||
     fail "POST /orders through the gateway failed" "$out"
   echo "POST: $out"
+  # gateway -> order-service -> db (the order); order-service -> payment-service -> db (its transaction). Each
+  # stand-in names itself in the chain of services that served a response.
+  jq -e '(.via.orders | map(split("@")[0])) == ["order-service", "db"]
+         and (.via.transaction | map(split("@")[0])) == ["payment-service", "db"]' <<<"$out" >/dev/null ||
+    fail "the POST did not pass through order-service -> db and payment-service -> db" "$out"
   out=$(in_client get http://api-gateway.shop:3000/orders) || fail "GET /orders failed" "$out"
   echo "GET: $out"
-  # gateway -> order-service -> db (the order), order-service -> payment-service -> db (its transaction),
-  # gateway -> payment-service (the join).
-  jq -e --arg id "$id" '[.. | objects | select(.id? == $id or .orderId? == $id)] | length >= 2' <<<"$out" >/dev/null ||
-    fail "the order and its transaction did not come back through the gateway" "$out"
+  # gateway -> order-service -> db and gateway -> payment-service -> db, joined by the gateway.
+  jq -e --arg item "$item" '([.orders[] | select(.item == $item) | . as $o
+          | select((.transactions | length) == 1 and .transactions[0].orderId == $o.id)] | length) == 1
+         and (.via.orders | map(split("@")[0])) == ["order-service", "db"]
+         and (.via.transactions | map(split("@")[0])) == ["payment-service", "db"]' <<<"$out" >/dev/null ||
+    fail "the order and its transaction did not come back joined through the gateway's peers" "$out"
 }
 
 # Observation 5: the declared flows pass (above, and here), undeclared ones fail.
@@ -332,7 +346,7 @@ test_redeploy() {
   deploy >"$WORK/redeploy.log" 2>&1 || { tail -n 40 "$WORK/redeploy.log"; fail "the second deploy failed"; }
   echo "MEASURE: no-op re-deploy (npm run deploy: synth, checks, apply): $(( $(now_ms) - t0 )) ms"
   t0=$(now_ms)
-  k apply --server-side --field-manager=bench-plain --dry-run=server -f "$PROJ/dist-local/$ENV_NAME/" >/dev/null
+  k apply --server-side --force-conflicts --field-manager=bench-plain --dry-run=server -f "$PROJ/dist-local/$ENV_NAME/" >/dev/null
   echo "MEASURE: plain kubectl apply --server-side --dry-run=server of the same manifests: $(( $(now_ms) - t0 )) ms"
   sleep 2
   state >"$WORK/state.after"
@@ -437,6 +451,7 @@ CLUSTER=$(cat "$WORK/cluster" 2>/dev/null || true)
 if [ -n "$CLUSTER" ]; then
   # shellcheck disable=SC1091
   source "$CLUSTER/env"
+  export STANDIN_REGISTRY=$REGISTRY   # environments/production-standin.ts: where its images live
   t "stand-in images built, pushed to the cluster's registry and locked by digest (images:lock, images:build)" test_standins
   t "platform: the real sealed-secrets controller and metrics-server as pods" test_platform
   t "secrets sealed for the test controller with npm run seal" test_seal
