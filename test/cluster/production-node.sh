@@ -14,6 +14,8 @@
 # disruption budgets, unsealing, the autoscaler, the deploy tool), not the upstream programs.
 #
 # Usage: test/cluster/production-node.sh      (root; builds what is missing first)
+#        NODE_SUITE_PATCH=<diff> test/cluster/production-node.sh   the same, with the diff applied to the scratch
+#        copy of the project under test: to see a test fail when a behaviour is absent (a wrong probe, a rule less)
 # Prints PASS/FAIL, MEASURE lines and "N passed, N failed". A machine that cannot run a node gets a loud
 # "NODE SUITE NOT RUN" and exit 2 (NODE_SUITE_OPTIONAL=1: exit 0).
 set -euo pipefail
@@ -113,6 +115,11 @@ test_standins() {
   (cd "$ROOT" && git ls-files -co --exclude-standard -z | grep -zv '^node_modules/' | xargs -0 cp --parents -t "$PROJ")
   ln -s "$ROOT/node_modules" "$PROJ/node_modules"
   git -C "$PROJ" init -q
+  if [ -n "${NODE_SUITE_PATCH:-}" ]; then
+    # To see the suite fail when a behaviour is absent: a change to the model, applied to the scratch copy only.
+    git -C "$PROJ" apply "$NODE_SUITE_PATCH" || fail "NODE_SUITE_PATCH $NODE_SUITE_PATCH does not apply"
+    echo "MEASURE: NODE_SUITE_PATCH applied to the copy under test: $NODE_SUITE_PATCH"
+  fi
   local t0=$SECONDS
   "$H/push-standins.sh" "$REGISTRY" "$PROJ/images.lock.json" | tee "$WORK/push.log"
   echo "MEASURE: stand-ins pushed and locked in $((SECONDS - t0))s"
@@ -309,6 +316,7 @@ test_policies() {
   in_outsider tcp "$api_ip" >/dev/null || fail "control: the outsider cannot reach $api_ip"
   # Declared: order-service and payment-service reach db; the gateway reaches order-service and payment-service.
   in_node shop order-service "$(tcp_js db.shop 3004)" || fail "order-service -> db (declared) failed"
+  in_node shop order-service "$(tcp_js payment-service.shop 3001)" || fail "order-service -> payment-service (declared) failed"
   in_node shop payment-service "$(tcp_js db.shop 3004)" || fail "payment-service -> db (declared) failed"
   in_node shop api-gateway "$(tcp_js order-service.shop 3002)" || fail "api-gateway -> order-service (declared) failed"
   in_node shop api-gateway "$(tcp_js payment-service.shop 3001)" || fail "api-gateway -> payment-service (declared) failed"
