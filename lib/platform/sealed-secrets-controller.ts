@@ -1,3 +1,4 @@
+import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
 import { KubeClusterRole, KubeClusterRoleBinding, PolicyRule } from '../../imports/k8s';
 import * as v from '../core/validation';
@@ -122,7 +123,9 @@ export class SealedSecretsController extends Construct {
         port: { name: 'http', number: SEALED_SECRETS_HTTP_PORT },
         // /healthz answers once the listener is up; /readyz once the informers are started.
         liveness: probes.httpGet('/healthz', SEALED_SECRETS_HTTP_PORT, { failureThreshold: 6 }),
-        readiness: probes.httpGet('/readyz', SEALED_SECRETS_HTTP_PORT),
+        // On its first start the controller makes its key pair before it listens (~2 s on 2 cores): the first check
+        // waits for that instead of failing once (a Warning event; seen on the node).
+        readiness: probes.httpGet('/readyz', SEALED_SECRETS_HTTP_PORT, { initialDelaySeconds: Duration.seconds(5) }),
         // Generating a 4096-bit key at first start takes a few CPU-seconds; afterwards it idles.
         resources: {
           cpu: { request: '20m', limit: '500m' },

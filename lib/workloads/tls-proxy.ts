@@ -1,3 +1,4 @@
+import { Duration } from 'cdk8s';
 import { Construct } from 'constructs';
 import { FileConfigMap } from '../config/file-config-map';
 import * as kplus from '../core/kplus';
@@ -39,8 +40,9 @@ export function tlsProxySidecar(scope: Construct, props: TlsProxySidecarProps): 
     image: props.image,
     port: { name: 'https', number: props.port },
     // Ready when a request goes through to the app; alive while nginx accepts connections, so a failing
-    // upstream takes the pod out of rotation without restarting nginx.
-    readiness: kplus.Probe.fromHttpGet('/', { port: props.port, scheme: kplus.ConnectionScheme.HTTPS }),
+    // upstream takes the pod out of rotation without restarting nginx. The first check waits 2 s: fired at the
+    // container's start it raced nginx's own and failed ("connection refused", a Warning event; seen on the node).
+    readiness: kplus.Probe.fromHttpGet('/', { port: props.port, scheme: kplus.ConnectionScheme.HTTPS, initialDelaySeconds: Duration.seconds(2) }),
     liveness: probes.tcp(props.port, { failureThreshold: 6 }),
     resources: props.resources,
     security: props.security,
