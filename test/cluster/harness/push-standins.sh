@@ -8,7 +8,8 @@
 #                                                          digest, with the stand-in sources of
 #                                                          test/cluster/standin-images/shop/ served on 127.0.0.1
 #   $REGISTRY/standin/<name>:<tag>                         .cache/node-images/{sealed-secrets-controller,
-#                                                          metrics-server}.tar when they exist (tag: their .ref's, or 1)
+#                                                          metrics-server,traefik}.tar when they exist (tag: their
+#                                                          .ref's, or 1; traefik: build-ingress-controller.sh)
 # Every reference is locked in LOCKFILE by `npm run images:lock` (images:build locks the shop's itself).
 # Prints each reference with its digest, and the time of each step.
 #
@@ -49,7 +50,7 @@ push() {   # push ARCHIVE REF
   log "pushed $2 ($(du -m "$1" | cut -f1) MB archive) in $((SECONDS - t))s"
 }
 for n in go-ok nginx hashgenerator node; do push "$IMAGES/standin/$n.tar" "$REG/standin/$n:1"; done
-for n in sealed-secrets-controller metrics-server; do
+for n in sealed-secrets-controller metrics-server traefik; do
   [ -f "$IMAGES/$n.tar" ] || { log "no $IMAGES/$n.tar (built by another script): not pushed"; continue; }
   tag=1
   [ -f "$IMAGES/$n.ref" ] && ref=$(cat "$IMAGES/$n.ref") && [ "${ref##*:}" != "$ref" ] && [ "${ref##*/}" != "${ref##*:}" ] && tag=${ref##*:}
