@@ -445,6 +445,26 @@ test_hpa() {
   kill "$(cat "$WORK/load.pid")" 2>/dev/null; rm -f "$WORK/load.pid"
 }
 
+# NODE_BENCH=1 (npm run bench:node): the figure plain kubectl gives on the same cluster, from the same empty start:
+# the namespaces deleted, the same manifests applied (retried while a Namespace is not there yet, as a user would),
+# and the same waits.
+test_bench_plain() {
+  k delete namespace "${NAMESPACES[@]}" --wait=true --timeout=180s >/dev/null
+  local t0 i; t0=$(now_ms)
+  for i in 1 2 3; do
+    k apply --server-side --field-manager=bench-plain -f "$PROJ/dist-local/$ENV_NAME/" >/dev/null 2>&1 && break
+    [ "$i" != 3 ] || fail "plain kubectl apply failed 3 times"
+  done
+  local ns
+  for ns in "${NAMESPACES[@]}"; do
+    until_ok 60 k -n "$ns" get deploy -o name
+    k -n "$ns" wait --for=condition=Available deploy --all --timeout=180s >/dev/null
+  done
+  k -n go-ok wait --for=condition=Ready pod/go-ok-pod --timeout=120s >/dev/null
+  until_ok 90 bash -c "[ \"\$(kubectl -n shop get deploy api-gateway -o jsonpath='{.status.availableReplicas}')\" -ge 2 ]"
+  echo "MEASURE: plain kubectl apply --server-side to every production pod Ready: $(( $(now_ms) - t0 )) ms ($i apply runs)"
+}
+
 test_teardown_clean() {
   local t0=$SECONDS
   "$H/down.sh" "$CLUSTER" || fail "down.sh failed"
@@ -475,6 +495,7 @@ if [ -n "$CLUSTER" ]; then
   t "6 an eviction that would break payment-service's PDB is refused" test_eviction
   t "stops: go-ok, hashgenerator and the shop stop on SIGTERM in seconds, not by SIGKILL after 30 s" test_stop_times
   t "the HPA reads metrics from metrics-server and scales the gateway under load" test_hpa
+  [ "${NODE_BENCH:-0}" != 1 ] || t "bench: the same manifests by plain kubectl, from deleted namespaces to every pod Ready" test_bench_plain
   t "teardown restores the host" test_teardown_clean
 fi
 DONE=1
