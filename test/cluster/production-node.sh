@@ -9,7 +9,8 @@
 # is Debian's nginx laid out like the official image, hashgenerator a Node program printing a hash every 5 s, the
 # shop's four services stand-in sources with upstream's routes and peer calls, built by `npm run images:build`.
 # The sealed-secrets controller and metrics-server are the real programs, built from their pinned Go modules,
-# installed the way a platform team would (production expects both from the platform). What this suite proves is
+# installed the way a platform team would (production expects both from the platform); so is the Ingress controller,
+# Traefik (tools/traefik/go.mod; its ingress-nginx provider serves the IngressClass nginx that production names). What this suite proves is
 # production's manifests and their wiring (security contexts, probes, Services, DNS, NetworkPolicies, rollouts,
 # disruption budgets, unsealing, the autoscaler, the deploy tool), not the upstream programs.
 #
@@ -50,6 +51,7 @@ tb=$SECONDS
 "$H/build.sh"
 "$H/build-node.sh"
 "$H/build-node-controllers.sh"
+"$H/build-ingress-controller.sh"   # Traefik, the Ingress controller (test_ingress)
 "$H/build-standin-images.sh"
 echo "production-node.sh: builds $((SECONDS - tb))s"
 
@@ -145,7 +147,8 @@ lock_ref() {   # lock_ref NAME: the registry reference of a pushed platform imag
 test_platform() {
   # What production expects of its platform team, installed as they would: the sealed-secrets controller
   # (kube-system/sealed-secrets-controller, our own construct's manifest as `local` deploys it) and metrics-server;
-  # and the namespace the Ingress controller runs in, with a pod labelled like it (production's policies admit it).
+  # the Ingress controller (Traefik, test/cluster/fixtures/traefik.yaml); and in its namespace a netcheck pod labelled
+  # like it (production's policies admit it).
   local ctl ms
   ctl=$(lock_ref sealed-secrets-controller) || fail "no sealed-secrets-controller image was pushed"
   ms=$(lock_ref metrics-server) || fail "no metrics-server image was pushed"
@@ -166,6 +169,10 @@ test_platform() {
   local t0=$SECONDS
   k -n kube-system rollout status deploy/sealed-secrets-controller --timeout=120s
   k -n kube-system rollout status deploy/metrics-server --timeout=120s
+  # The Ingress controller (issue 22): Traefik serving IngressClass nginx, labelled as production's settings name it.
+  local tr; tr=$(lock_ref traefik) || fail "no traefik image was pushed"
+  sed "s#IMAGE#$tr#" "$ROOT/test/cluster/fixtures/traefik.yaml" | k apply -f - >/dev/null
+  k -n ingress-nginx rollout status deploy/ingress-nginx-controller --timeout=120s
   k -n ingress-nginx wait --for=condition=Ready pod/ingress-client --timeout=60s
   k -n outsider wait --for=condition=Ready pod/outsider --timeout=60s
   echo "MEASURE: platform (sealed-secrets controller, metrics-server, test clients) Ready in $((SECONDS - t0))s"
@@ -445,6 +452,56 @@ test_hpa() {
   kill "$(cat "$WORK/load.pid")" 2>/dev/null; rm -f "$WORK/load.pid"
 }
 
+# Issue 22: production's Ingresses through a real controller: Traefik's ingress-nginx provider (fixtures/traefik.yaml),
+# reached from the host as a user would, at the node's address on its NodePorts (30443 https, 30080 http), with the
+# hosts resolved there by curl --resolve (an /etc/hosts line's effect, nothing written).
+INGRESSES=(go-ok/go-ok shop/api-gateway)   # namespace/name of production's Ingresses
+ingress_curl() {   # ingress_curl HOST PATH [CURL-ARGS...]: https://HOST/PATH through the controller, verified against the test CA
+  local host=$1 path=$2; shift 2
+  curl -sS --max-time 10 --resolve "$host:30443:$NODE_ADDR" --cacert "$WORK/tls/ca.crt" "$@" "https://$host:30443$path"
+}
+served_cert() {   # served_cert HOST: the fingerprint of the certificate the controller serves for SNI HOST
+  openssl s_client -connect "$NODE_ADDR:30443" -servername "$1" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256
+}
+test_ingress() {
+  NODE_ADDR=$(k get node k8s-infra-node -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')
+  [ -n "$NODE_ADDR" ] || fail "the node has no InternalIP"
+  local ni ns name host secret want got out
+  for ni in "${INGRESSES[@]}"; do
+    ns=${ni%/*} name=${ni#*/}
+    [ "$(k -n "$ns" get ingress "$name" -o jsonpath='{.spec.ingressClassName}')" = nginx ] || fail "$ni is not of class nginx"
+    # The controller claimed it: the status names the address it answers at.
+    until_ok 60 bash -c "[ \"\$(kubectl -n $ns get ingress $name -o jsonpath='{.status.loadBalancer.ingress[0].ip}')\" = $NODE_ADDR ]" ||
+      fail "the controller did not claim $ni (status: $(k -n "$ns" get ingress "$name" -o jsonpath='{.status}'))"
+    host=$(k -n "$ns" get ingress "$name" -o jsonpath='{.spec.tls[0].hosts[0]}')
+    secret=$(k -n "$ns" get ingress "$name" -o jsonpath='{.spec.tls[0].secretName}')
+    [[ -n "$host" && -n "$secret" ]] || fail "$ni declares no TLS host and Secret"
+    # Over https, verified by the client against the test CA, with the certificate of the Ingress's own TLS Secret.
+    until_ok 60 ingress_curl "$host" / -o /dev/null || fail "https://$host/ through the controller failed" "$(ingress_curl "$host" / -o /dev/null 2>&1)"
+    want=$(k -n "$ns" get secret "$secret" -o jsonpath='{.data.tls\.crt}' | base64 -d | openssl x509 -noout -fingerprint -sha256)
+    got=$(served_cert "$host")
+    [[ -n "$want" && "$got" = "$want" ]] || fail "https://$host/ serves another certificate than $ns/$secret's" "served: $got; Secret: $want"
+    echo "MEASURE: $host -> $ni, TLS Secret $ns/$secret served and verified (${got##*=})"
+  done
+  # Routed: go-ok.imti.cloud to go-ok, shop.imti.cloud to the shop's gateway (and on through its peers).
+  out=$(ingress_curl go-ok.imti.cloud / -f) || fail "GET https://go-ok.imti.cloud/ failed" "$out"
+  jq -e '.message == "ok" and .pod_namespace == "go-ok" and (.pod_name | startswith("go-ok-"))' <<<"$out" >/dev/null ||
+    fail "go-ok.imti.cloud did not reach go-ok" "$out"
+  out=$(ingress_curl shop.imti.cloud /orders -f -D "$WORK/shop.headers") || fail "GET https://shop.imti.cloud/orders failed" "$out"
+  grep -qi '^x-served-by: api-gateway@' "$WORK/shop.headers" || fail "shop.imti.cloud was not served by the gateway" "$(cat "$WORK/shop.headers")"
+  jq -e '(.via.orders | map(split("@")[0])) == ["order-service", "db"]' <<<"$out" >/dev/null ||
+    fail "shop.imti.cloud/orders did not pass through the gateway's peers" "$out"
+  # http to a TLS host redirects to https (ingress-nginx's ssl-redirect default, kept by Traefik's provider).
+  out=$(curl -sS --max-time 10 --resolve go-ok.imti.cloud:30080:"$NODE_ADDR" -o /dev/null -w '%{http_code} %{redirect_url}' http://go-ok.imti.cloud:30080/)
+  [[ "$out" == 30[18]\ https://go-ok.imti.cloud* ]] || fail "http://go-ok.imti.cloud/ does not redirect to https" "$out"
+  # A host that no Ingress declares: 404, over https (the controller's default certificate, not ours) and http.
+  [ "$(served_cert nobody.imti.cloud)" != "$want" ] || fail "an undeclared host got an Ingress's certificate"
+  out=$(curl -sS --max-time 10 -k --resolve nobody.imti.cloud:30443:"$NODE_ADDR" -o /dev/null -w '%{http_code}' https://nobody.imti.cloud:30443/)
+  [ "$out" = 404 ] || fail "https://nobody.imti.cloud/ (no Ingress) answered $out, not 404"
+  out=$(curl -sS --max-time 10 --resolve nobody.imti.cloud:30080:"$NODE_ADDR" -o /dev/null -w '%{http_code}' http://nobody.imti.cloud:30080/)
+  [ "$out" = 404 ] || fail "http://nobody.imti.cloud/ (no Ingress) answered $out, not 404"
+}
+
 # NODE_BENCH=1 (npm run bench:node): the figure plain kubectl gives on the same cluster, from the same empty start:
 # the namespaces deleted, the same manifests applied (retried while a Namespace is not there yet, as a user would),
 # and the same waits.
@@ -495,6 +552,7 @@ if [ -n "$CLUSTER" ]; then
   t "6 an eviction that would break payment-service's PDB is refused" test_eviction
   t "stops: go-ok, hashgenerator and the shop stop on SIGTERM in seconds, not by SIGKILL after 30 s" test_stop_times
   t "the HPA reads metrics from metrics-server and scales the gateway under load" test_hpa
+  t "Ingress (Traefik, class nginx): production's hosts over https with their Secrets' certificates, routed; unknown host 404" test_ingress
   [ "${NODE_BENCH:-0}" != 1 ] || t "bench: the same manifests by plain kubectl, from deleted namespaces to every pod Ready" test_bench_plain
   t "teardown restores the host" test_teardown_clean
 fi
