@@ -171,7 +171,7 @@ test_platform() {
   k -n kube-system rollout status deploy/metrics-server --timeout=120s
   # The Ingress controller (issue 22): Traefik serving IngressClass nginx, labelled as production's settings name it.
   local tr; tr=$(lock_ref traefik) || fail "no traefik image was pushed"
-  sed "s#IMAGE#$tr#" "$ROOT/test/cluster/fixtures/traefik.yaml" | k apply -f - >/dev/null
+  sed "s#IMAGE#$tr#" "$PROJ/test/cluster/fixtures/traefik.yaml" | k apply -f - >/dev/null   # the copy: NODE_SUITE_PATCH reaches it
   k -n ingress-nginx rollout status deploy/ingress-nginx-controller --timeout=120s
   k -n ingress-nginx wait --for=condition=Ready pod/ingress-client --timeout=60s
   k -n outsider wait --for=condition=Ready pod/outsider --timeout=60s
