@@ -228,8 +228,10 @@ test_ready() {
         ) | max) as $budget
       | ([$p.status.containerStatuses[].state.running.startedAt // empty | fromdateiso8601] | max) as $started
       | ([$p.status.conditions[] | select(.type == "Ready" and .status == "True") | .lastTransitionTime | fromdateiso8601] | first) as $ready
-      | [$p.metadata.name, ($ready - $started), $budget, ([$p.status.containerStatuses[].restartCount] | add)] | @tsv' <<<"$j" |
+      | [$p.metadata.name, (if $ready and $started then $ready - $started else "never" end), $budget,
+         ([$p.status.containerStatuses[].restartCount] | add)] | @tsv' <<<"$j" |
     while IFS=$'\t' read -r pod took budget restarts; do
+      [ "$took" != never ] || fail "$ns/$pod is not Ready" "$(k -n "$ns" describe pod "$pod" | tail -n 12)"
       echo "MEASURE: $ns/$pod Ready ${took}s after start (probe budget ${budget}s), restarts $restarts"
       [ "$restarts" = 0 ] || fail "$ns/$pod restarted $restarts times"
       [ "$took" -le $((budget + 2)) ] || fail "$ns/$pod took ${took}s to be Ready, its probes allow ${budget}s"
