@@ -702,8 +702,10 @@ test_wrong_cluster() {
   local nss; nss=$(kubectl get namespaces -o name | grep -vE '^namespace/(default|kube-system|kube-public|kube-node-lease)$' || true)
   [ -z "$nss" ] || fail "namespaces were created: $nss"
   [ -z "$(kubectl get secrets -A -l applyset.kubernetes.io/id -o name)" ] || fail "ApplySet parents were created"
-  # --force-cluster overrides exactly that check (with a warning).
-  rc=0; DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/other.json" DEPLOY_LOCK="$WORK/deploy.lock" run_deploy "$ENV_A" --dry-run --force-cluster \
+  # --force-cluster overrides exactly that check (with a warning). Pushed whole, like deploy() above: no Flux here.
+  local push_all=; [ -f "$WORK/dist/$ENV_A/flux.k8s.yaml" ] && push_all=1
+  rc=0; DIST_DIR="$WORK/dist" SKIP_SYNTH=1 ALLOW_DIRTY=1 DEPLOY_TARGETS="$WORK/other.json" DEPLOY_LOCK="$WORK/deploy.lock" DEPLOY_PUSH_ALL="$push_all" \
+    run_deploy "$ENV_A" --dry-run --force-cluster \
     >"$WORK/forced.log" 2>&1 || rc=$?
   cat "$WORK/forced.log"
   [ "$rc" = 0 ] || fail "--force-cluster --dry-run exited $rc"
