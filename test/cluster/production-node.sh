@@ -175,7 +175,7 @@ test_platform() {
   k -n ingress-nginx rollout status deploy/ingress-nginx-controller --timeout=120s
   k -n ingress-nginx wait --for=condition=Ready pod/ingress-client --timeout=60s
   k -n outsider wait --for=condition=Ready pod/outsider --timeout=60s
-  echo "MEASURE: platform (sealed-secrets controller, metrics-server, test clients) Ready in $((SECONDS - t0))s"
+  echo "MEASURE: platform (sealed-secrets controller, metrics-server, Ingress controller, test clients) Ready in $((SECONDS - t0))s"
 }
 
 test_seal() {
@@ -540,7 +540,7 @@ if [ -n "$CLUSTER" ]; then
   source "$CLUSTER/env"
   export STANDIN_REGISTRY=$REGISTRY   # environments/production-standin.ts: where its images live
   t "stand-in images built, pushed to the cluster's registry and locked by digest (images:lock, images:build)" test_standins
-  t "platform: the real sealed-secrets controller and metrics-server as pods" test_platform
+  t "platform: the real sealed-secrets controller, metrics-server and Ingress controller (Traefik) as pods" test_platform
   t "secrets sealed for the test controller with npm run seal" test_seal
   t "npm run deploy -- $ENV_NAME --wait: every production pod Ready" test_deploy
   t "1 Ready within the probe budgets, 0 restarts, no warning events" test_ready
