@@ -236,8 +236,12 @@ test_ready() {
       [ "$restarts" = 0 ] || fail "$ns/$pod restarted $restarts times"
       [ "$took" -le $((budget + 2)) ] || fail "$ns/$pod took ${took}s to be Ready, its probes allow ${budget}s"
     done
-    local warn; warn=$(k -n "$ns" get events --field-selector type=Warning -o json |
-      jq -r '.items[] | "\(.involvedObject.kind)/\(.involvedObject.name) \(.reason): \(.message)"')
+    # One kind is left out, and printed: the API server's own ClusterIP repair loop, which can see a Service created
+    # a moment ago before its IP allocation is visible to it ("ClusterIPNotAllocated ... repairing"): a control
+    # plane race on this loaded machine, about no field of our manifests.
+    local all warn; all=$(k -n "$ns" get events --field-selector type=Warning -o json)
+    jq -r '.items[] | select(.reason == "ClusterIPNotAllocated") | "MEASURE: ignored: \(.involvedObject.kind)/\(.involvedObject.name) \(.reason): \(.message)"' <<<"$all"
+    warn=$(jq -r '.items[] | select(.reason != "ClusterIPNotAllocated") | "\(.involvedObject.kind)/\(.involvedObject.name) \(.reason): \(.message)"' <<<"$all")
     [ -z "$warn" ] || fail "warning events in $ns" "$warn"
   done
 }
