@@ -6,15 +6,18 @@ import * as kplus from '../core/kplus';
 import * as v from '../core/validation';
 
 // Probe shapes that fit the seed apps, none of which has a health endpoint (see ../README.md, "Probes").
+// Each first check waits FIRST_CHECK: fired the moment the container starts, it can race the program's own start
+// and fail once ("connection refused", a Warning event the node suite refuses; seen on a loaded node for go-ok).
+const FIRST_CHECK = Duration.seconds(2);
 
 /** Ready when `GET path` answers 2xx/3xx. */
 export function httpGet(path: string, port: number, opts: kplus.ProbeOptions = {}): kplus.Probe {
-  return kplus.Probe.fromHttpGet(path, { port, periodSeconds: Duration.seconds(10), failureThreshold: 3, ...opts });
+  return kplus.Probe.fromHttpGet(path, { port, periodSeconds: Duration.seconds(10), failureThreshold: 3, initialDelaySeconds: FIRST_CHECK, ...opts });
 }
 
 /** Up when the port accepts a TCP connection. */
 export function tcp(port: number, opts: kplus.ProbeOptions = {}): kplus.Probe {
-  return kplus.Probe.fromTcpSocket({ port, periodSeconds: Duration.seconds(10), failureThreshold: 3, ...opts });
+  return kplus.Probe.fromTcpSocket({ port, periodSeconds: Duration.seconds(10), failureThreshold: 3, initialDelaySeconds: FIRST_CHECK, ...opts });
 }
 
 /**
@@ -34,7 +37,7 @@ export function nodeHttpAnswers(port: number, opts: kplus.ProbeOptions = {}): kp
 export function startupTcp(port: number, budget: Duration, period = Duration.seconds(5)): kplus.Probe {
   // A zero budget gives 0 attempts, which checkProbe reports with the container's name.
   const attempts = Math.ceil(budget.toSeconds() / period.toSeconds());
-  return kplus.Probe.fromTcpSocket({ port, periodSeconds: period, failureThreshold: attempts });
+  return kplus.Probe.fromTcpSocket({ port, periodSeconds: period, failureThreshold: attempts, initialDelaySeconds: FIRST_CHECK });
 }
 
 export type ProbeKind = 'startup' | 'readiness' | 'liveness';
