@@ -198,16 +198,19 @@ test_seal() {
   ! grep -rq "BEGIN" "$PROJ/secrets/$ENV_NAME/" || fail "a plaintext value in the sealed files"
 }
 
-test_deploy() {
-  local t0; t0=$(now_ms)
-  deploy --wait >"$WORK/deploy.log" 2>&1 || { tail -n 60 "$WORK/deploy.log"; fail "npm run deploy -- $ENV_NAME --wait failed"; }
+# Every Deployment Available, the bare Pod Ready, and api-gateway at its HPA's minimum: its Deployment leaves the
+# count to the HPA (no replicas field, so it starts at 1) until the HPA raises it to 2.
+all_ready() {
   local ns
   for ns in "${NAMESPACES[@]}"; do k -n "$ns" wait --for=condition=Available deploy --all --timeout=180s >/dev/null; done
   k -n go-ok wait --for=condition=Ready pod/go-ok-pod --timeout=120s >/dev/null
-  # api-gateway's Deployment leaves its count to the HPA (no replicas field, so it starts at 1): wait for the HPA to
-  # raise it to its minimum, 2.
   until_ok 90 bash -c "[ \"\$(kubectl -n shop get deploy api-gateway -o jsonpath='{.status.availableReplicas}')\" -ge 2 ]" ||
     fail "the HPA did not bring api-gateway to its 2 minimum replicas" "$(k -n shop describe hpa api-gateway | tail -n 12)"
+}
+test_deploy() {
+  local t0; t0=$(now_ms)
+  deploy --wait >"$WORK/deploy.log" 2>&1 || { tail -n 60 "$WORK/deploy.log"; fail "npm run deploy -- $ENV_NAME --wait failed"; }
+  all_ready
   echo "MEASURE: npm run deploy (synth, checks, apply) to every production pod Ready: $(( $(now_ms) - t0 )) ms"
   grep -E '^(step|cluster|stage)' "$WORK/deploy.log" | tail -n 5 || true
 }
@@ -518,13 +521,7 @@ test_bench_plain() {
     k apply --server-side --field-manager=bench-plain -f "$PROJ/dist-local/$ENV_NAME/" >/dev/null 2>&1 && break
     [ "$i" != 3 ] || fail "plain kubectl apply failed 3 times"
   done
-  local ns
-  for ns in "${NAMESPACES[@]}"; do
-    until_ok 60 k -n "$ns" get deploy -o name
-    k -n "$ns" wait --for=condition=Available deploy --all --timeout=180s >/dev/null
-  done
-  k -n go-ok wait --for=condition=Ready pod/go-ok-pod --timeout=120s >/dev/null
-  until_ok 90 bash -c "[ \"\$(kubectl -n shop get deploy api-gateway -o jsonpath='{.status.availableReplicas}')\" -ge 2 ]"
+  all_ready
   echo "MEASURE: plain kubectl apply --server-side to every production pod Ready: $(( $(now_ms) - t0 )) ms ($i apply runs)"
 }
 
