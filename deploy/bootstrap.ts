@@ -25,7 +25,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { ApiObject } from 'cdk8s';
-import { ENVIRONMENTS, EnvironmentConfig } from '../environments';
+import { ENVIRONMENTS, EnvironmentConfig, STANDIN_SWAP } from '../environments';
 import { sealedSecretsControllerRef, PlatformChart } from '../charts/platform';
 import { AppSecret } from '../lib/config/app-secret';
 import { certificatePath, readSealedFile, sealedFilePath, secretRef, SealedFile } from '../lib/config/secret-store';
@@ -84,7 +84,9 @@ function controllerRequest(c: Controller, p: string, postFile?: string): { statu
     return { status: 200, body: kubectl(postFile ? ['create', '--raw', proxyPath(c, p), '-f', postFile] : ['get', '--raw', proxyPath(c, p)]) };
   } catch (e) {
     const msg = (e as Error).message;
-    const status = /Conflict|\b409\b/.test(msg) ? 409 : /TooManyRequests|\b429\b/.test(msg) ? 429 : 0;
+    // kubectl reports the proxied 409 of /v1/verify as "Error from server (AlreadyExists): the server reported a
+    // conflict" (a create's 409), and a 429 as TooManyRequests (seen on a node's API server proxy).
+    const status = /\b409\b|conflict|AlreadyExists/i.test(msg) ? 409 : /TooManyRequests|\b429\b/.test(msg) ? 429 : 0;
     return { status, body: msg.split('\n')[0] };
   }
 }
@@ -188,6 +190,28 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, root: string):
   if (r.status !== 0) fail(`\`${cmd} ${args.join(' ')}\` exited ${r.status ?? r.signal}`);
 }
 
+/** Seconds the Ingress controller gets to write an address into the Ingresses' status after the rollouts. */
+const INGRESS_STATUS_WAIT_S = Math.min(TIMEOUT_S, 30);
+
+/**
+ * The addresses the Ingress controller reports in the status of these Ingresses (`status.loadBalancer.ingress[].ip`,
+ * or `.hostname`), waited for a bounded while: the line for /etc/hosts names what the controller serves, not a guess.
+ * Empty when no controller reports one (none installed, or one that does not publish status).
+ */
+function ingressAddresses(ingresses: any[]): string[] {
+  const deadline = Date.now() + INGRESS_STATUS_WAIT_S * 1000;
+  for (;;) {
+    const seen = ingresses.map((i) => {
+      try {
+        const status = JSON.parse(kubectl(['get', 'ingress', i.metadata.name, '-n', i.metadata.namespace ?? 'default', '-o', 'json'])).status;
+        return (status?.loadBalancer?.ingress ?? []).map((a: any) => a.ip ?? a.hostname).filter(Boolean) as string[];
+      } catch { return []; }
+    });
+    if (seen.every((a) => a.length > 0) || Date.now() > deadline) return [...new Set(seen.flat())];
+    sleep(1000);
+  }
+}
+
 export function bootstrap(args: readonly string[]): void {
   const envName = args[0];
   const rolloutWait = !args.includes('--no-rollout-wait');
@@ -204,6 +228,7 @@ export function bootstrap(args: readonly string[]): void {
   let context = '(none)';
   try { context = kubectl(['config', 'current-context']).trim(); } catch { /* reported below */ }
   say(`environment ${env.name}, kube context ${context}, controller ${ctl.namespace}/${ctl.name} (${ours ? 'deployed by this repository' : `run by the ${env.sealedSecretsController.deployedBy}`})`);
+  if (STANDIN_SWAP && env.name === 'local') say(STANDIN_SWAP);
 
   // --- 1. platform --------------------------------------------------------------------------
   step(1, 'platform', ours ? 'deploy the sealed-secrets controller' : 'wait for the platform team\'s controller');
@@ -355,9 +380,17 @@ export function bootstrap(args: readonly string[]): void {
   } else {
     say('  rollouts not awaited (--no-rollout-wait)');
   }
-  const hosts = [...new Set(objects.filter((o) => o.kind === 'Ingress').flatMap((i) => (i.spec.rules ?? []).map((r: any) => r.host)))];
+  const ingresses = objects.filter((o) => o.kind === 'Ingress');
+  const hosts = [...new Set(ingresses.flatMap((i) => (i.spec.rules ?? []).map((r: any) => r.host)))];
+  const addresses = rolloutWait ? ingressAddresses(ingresses) : [];
   say(`done in ${((Date.now() - t0) / 1000).toFixed(1)}s. Next:`);
-  if (hosts.length) say(`  - reach the Ingress hosts: add "<ingress IP> ${hosts.join(' ')}" to /etc/hosts (minikube: $(minikube ip); kind/k3d: 127.0.0.1)`);
+  if (hosts.length && addresses.length === 1) {
+    say(`  - reach the Ingress hosts: add this line to /etc/hosts (the address your Ingress controller reports in the Ingresses' status):`);
+    say(`      ${addresses[0]} ${hosts.join(' ')}`);
+  } else if (hosts.length) {
+    const seen = addresses.length ? `the Ingresses report ${addresses.join(', ')}` : 'no Ingress controller reported an address';
+    say(`  - reach the Ingress hosts: add "<ingress IP> ${hosts.join(' ')}" to /etc/hosts (${seen}; minikube: $(minikube ip); kind/k3d: 127.0.0.1)`);
+  }
   say(`  - review and commit ${certRel}, secrets/${env.name}/*.yaml and dist/${env.name}/ (the plain values in secrets/${env.name}/plain/ are git-ignored)`);
   say(`  - later changes: npm run deploy -- ${env.name} --diff`);
 }

@@ -1,6 +1,8 @@
 import { ENVIRONMENTS } from '../environments';
 import { production } from '../environments/production';
-import { PRODUCTION_STANDIN, productionWithStandins, standinImages } from '../environments/production-standin';
+import { local } from '../environments/local';
+import { PRODUCTION_STANDIN, productionWithStandins, standinImages, withStandinImages } from '../environments/production-standin';
+import { SEALED_SECRETS_VERSION } from '../lib/platform/sealed-secrets-controller';
 import { K8sObject, allObjects, podTemplates, synthEnvironment } from './support';
 
 // production-standin is what the node suite (test/cluster/production-node.sh) deploys. It must be production with
@@ -95,5 +97,63 @@ describe('production-standin: production with only the images swapped', () => {
   test('the SealedSecrets are sealed for the test cluster\'s controller, not production\'s', () => {
     expect(derived.goOk.tlsSecret).toEqual({ kind: 'sealed', environment: PRODUCTION_STANDIN });
     expect(derived.shop.gatewayIngress?.tlsSecret).toEqual({ kind: 'sealed', environment: PRODUCTION_STANDIN });
+  });
+});
+
+// The quick-start test (test/cluster/quickstart-node.sh) runs `npm run bootstrap -- local` with
+// LOCAL_STANDIN_REGISTRY set: `local` with the same swap (withStandinImages), and nothing else changed.
+describe('local with the stand-ins: the quick-start test\'s swap, and only that', () => {
+  const swapped = withStandinImages(local, REGISTRY);
+  const byKey = (env: typeof local) => new Map(allObjects(env).map((o) => [`${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`, o]));
+  const before = byKey(local);
+  const after = byKey(swapped);
+
+  test('the same environment (name, output, platform, secrets), the same objects', () => {
+    expect(swapped.name).toBe('local');
+    expect(swapped.outputRoot).toBe(local.outputRoot);
+    expect(swapped.platform).toBe(local.platform);
+    expect(swapped.goOk.tlsSecret).toBe(local.goOk.tlsSecret);
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+  });
+
+  test('the objects differ only in images, the shop\'s code source and what it needs', () => {
+    const allowed = [
+      /^\.spec(\.template\.spec)?\.containers\[\d+\]\.image$/,
+      /^\.spec\.template\.spec\.(initContainers|volumes)(\[\d+\].*)?$/,
+      /^\.spec\.template\.spec\.containers\[0\]\.(volumeMounts|workingDir|command|args)(\[\d+\].*)?$/,
+      /^\.(spec\.template\.)?metadata\.labels\.app\.kubernetes\.io\/version$/,
+      // the shop's code source brings its own user and start-up budget: download-at-start runs as the image's root
+      // (apk and npm install at start, 5 min), a prebuilt image as UID 10001 with a read-only root (1 min)
+      /^\.spec\.template\.spec\.(containers\[0\]\.)?securityContext\..*$/,
+      /^\.spec\.template\.spec\.containers\[0\]\.startupProbe\.failureThreshold$/,
+    ];
+    const seen = new Set<string>();
+    const unexpected: string[] = [];
+    for (const [key, o] of after) {
+      for (const p of differences(before.get(key), o)) {
+        seen.add(`${o.kind}: ${p.replace(/\[\d+\]/g, '[n]')}`);
+        if (!allowed.some((re) => re.test(p))) unexpected.push(`${key} ${p}`);
+      }
+    }
+    expect(unexpected).toEqual([]);
+    expect([...seen].sort()).toMatchSnapshot();
+  });
+
+  test('every image is a stand-in, the controller the one built from its pinned module', () => {
+    const images = standinImages(REGISTRY);
+    const used = new Set([...after.values()].flatMap((o) => podTemplates([o])).flatMap((p) => p.spec.containers.map((c: any) => c.image)));
+    expect([...used].sort()).toEqual([
+      images.goOk, images.hashgenerator, images.nginx, images.sealedSecretsController,
+      ...['api-gateway', 'db', 'order-service', 'payment-service'].map((s) => `${images.shopRepository}/${s}:8ec0446`),
+    ].sort());
+    expect(images.sealedSecretsController).toMatch(new RegExp(`:v${SEALED_SECRETS_VERSION}$`));
+  });
+
+  test('production-standin uses the same swap', () => {
+    const viaSwap = withStandinImages(production, REGISTRY);
+    expect(derived.goOk.image).toBe(viaSwap.goOk.image);
+    expect(derived.goOk.tlsProxyImage).toBe(viaSwap.goOk.tlsProxyImage);
+    expect(derived.hashgenerator).toEqual(viaSwap.hashgenerator);
+    expect(derived.shop.codeSource).toEqual(viaSwap.shop.codeSource);
   });
 });
