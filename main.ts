@@ -39,8 +39,8 @@ function outputRoot(env: EnvironmentConfig): 'dist' | 'dist-local' {
 export function main(): void {
   const project = projectRoot();
   const release = acquireSynthLock(project);
-  // cdk8s-cli empties its output folder before it starts the app, even while another synth is at work: build in a
-  // private folder, and hand the CLI its copy (for the validation plugin) only at the end. The CLI sets
+  // Under the lock (taken by the app, or by cdk8s-cli for its whole synth: synth/lock.js). Built in a private
+  // folder, and the CLI's copy (for the validation plugin) handed over only at the end. The CLI sets
   // CDK8S_OUTDIR; synth/synth.js runs no plugin and does not, so nothing is copied there.
   const outdir = process.env.CDK8S_OUTDIR ? path.resolve(process.env.CDK8S_OUTDIR) : undefined;
   const staging = fs.mkdtempSync(path.join(project, '.cache', 'synth-'));

@@ -12,5 +12,6 @@ const path = require('path');
 const root = path.join(__dirname, '..');
 process.chdir(root);
 delete process.env.CDK8S_OUTDIR; // no validation plugin reads a copy
+delete process.env.SYNTH_LOCK_TOKEN; // a synth of its own: it takes the lock (synth/lock.js)
 process.argv.splice(2); // run-app.js reads its entry point from argv: always main.ts here
 require('./run-app.js');

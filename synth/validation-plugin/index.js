@@ -12,19 +12,6 @@ const path = require('path');
 
 const STAMP = '.schema-validated.json'; // synth/schema-validation.ts VALIDATION_STAMP
 
-// Under `cdk8s synth` the app takes the synth lock in the CLI's name (synth/lock.ts), because the CLI reads
-// .cdk8s.out/ after the app exits; this plugin runs last, in the CLI's process, and releases it when that ends.
-const LOCK = path.join(__dirname, '..', '..', '.cache', 'synth.lock');
-process.once('exit', () => {
-  try {
-    if (JSON.parse(fs.readFileSync(LOCK, 'utf-8')).pid !== process.pid) return;
-  } catch {
-    return;
-  }
-  fs.rmSync(LOCK, { force: true });
-  if (process.env.SYNTH_LOCK_TRACE) fs.appendFileSync(process.env.SYNTH_LOCK_TRACE, `${process.pid} release ${performance.timeOrigin + performance.now()}\n`);
-});
-
 class KubernetesSchemaValidation {
   constructor(props = {}) {
     this.versions = props.versions;
