@@ -3,31 +3,53 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { projectCopy, snapshot } from './project-copy';
 
-// Synths that collide (synth/lock.ts): two synths started up to 0.1 s apart in one checkout, round after round, with and
-// without a lock left by a process that is gone, for both launchers: `node synth/synth.js` (`npm run synth`) and
-// `npx cdk8s synth` (the CLI empties .cdk8s.out/ before it starts the app, and reads it after). In every round:
-// each synth either succeeds or stops with "another synth is running"; never a raw EEXIST/ENOENT/ENOTEMPTY; at
-// least one succeeds; the two never hold the lock at once (SYNTH_LOCK_TRACE); nothing is left behind (no lock, no
-// .cache/synth-* staging, no dist/.<env>.next/); dist/ is byte-identical.
+// Synths that collide (synth/lock.js): two synths started up to 0.1 s apart in one checkout, round after round,
+// with and without a lock left by a process that is gone, for both launchers: `node synth/synth.js` (`npm run
+// synth`) and `npx cdk8s synth` (the CLI empties .cdk8s.out/ before it starts the app, and reads it after: our patch
+// of it, synth/patches/cdk8s-cli+*.patch, runs all of that under the lock). For the CLI, one round in four starts
+// the second as the first's app ends: it empties .cdk8s.out/ just when the first CLI is about to read it
+// (SYNTH_TEST_EMPTY_LATE below), the race of issue #25 made certain (without the patch, every such round failed).
+// In every round: each synth either succeeds or stops with "another synth is running"; never a raw
+// EEXIST/ENOENT/ENOTEMPTY; at least one succeeds; the two never hold the lock at once (SYNTH_LOCK_TRACE); nothing is
+// left behind (no lock, no .cache/synth-* staging, no dist/.<env>.next/); dist/ is byte-identical.
 // SYNTH_CONCURRENCY_ROUNDS sets the rounds per case (`npm run test:concurrency`: 10; `npm test`: 2);
-// SYNTH_CONCURRENCY_LAUNCHERS which launchers (`npm test` and `npm run test:concurrency`: `node synth/synth.js`;
-// `npm run test:concurrency:cli`: `npx cdk8s synth`, which still fails when the second CLI empties .cdk8s.out/
-// while the first reads it after its app: see README "When synth fails").
+// SYNTH_CONCURRENCY_LAUNCHERS which launchers (`npm test`: `npm run synth`; `npm run test:concurrency`, in CI: both;
+// `npm run test:concurrency:cli`: `npx cdk8s synth`).
 const ROUNDS = Number(process.env.SYNTH_CONCURRENCY_ROUNDS ?? 2);
 const RAW = /EEXIST|ENOENT|ENOTEMPTY|app expected to create|TypeError|Unhandled|at .*\(.*:\d+:\d+\)/;
 /** cdk8s-cli's own report of a failed app (with its stack), which a clean "another synth is running" gets too. */
 const CLI_WRAPPER = /Error: command .* returned a non-zero exit code \d+(\n\s+at [^\n]*)*/g;
-/** How far apart the two start, round after round: at once, 0.1 s (as the issue found), 10 ms. */
-const DELAYS = [0, 100, 10];
+/**
+ * How far apart the two start, round after round: at once, 0.1 s (as the issue found), 10 ms; for the CLI also 'late':
+ * 0.1 s, and the second empties .cdk8s.out/ only once the first's app has written its output there.
+ */
+const DELAYS: Record<keyof typeof LAUNCHERS, (number | 'late')[]> = { 'npm run synth': [0, 100, 10], 'npx cdk8s synth': [0, 100, 10, 'late'] };
 /**
  * Test machinery (NODE_OPTIONS=--require): holds a process until SYNTH_TEST_START_AT (epoch ms), so the two reach
  * the race that far apart to the millisecond, not give or take node's start-up (tens of ms on a loaded machine).
- * The CLI is held when it starts (its race is over .cdk8s.out/, which it empties first); `node synth/synth.js` at
- * its first touch of the lock file (its race is over the lock).
+ * The CLI is held when it starts (it loads ~1000 modules before it takes the lock and empties .cdk8s.out/: its
+ * start-up is part of its race); `node synth/synth.js` at its first touch of the lock file (its race is over the
+ * lock).
  */
 const START_AT = `const at = Number(process.env.SYNTH_TEST_START_AT);
 const wait = () => { const ms = at - Date.now(); if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
 if (at && /cdk8s$/.test(process.argv[1] || '')) wait();
+// 'late' rounds: the second CLI's emptying of .cdk8s.out/ (cdk8s-cli's fs.rmSync) waits for main.ts's stamp, the
+// last file the other app writes there (the test removes .cdk8s.out/ before the round), unless this CLI holds the
+// lock itself (it won the race: no other app runs). Bounded: 10 s.
+if (at && process.env.SYNTH_TEST_EMPTY_LATE && /cdk8s$/.test(process.argv[1] || '')) {
+  const fs = require('fs');
+  const rmSync = fs.rmSync;
+  const mine = () => { try { return JSON.parse(fs.readFileSync('.cache/synth.lock', 'utf-8')).pid === process.pid; } catch { return false; } };
+  fs.rmSync = function (file, ...rest) {
+    if (/\.cdk8s\.out$/.test(String(file))) {
+      for (const until = Date.now() + 10000; Date.now() < until && !fs.existsSync(file + '/.schema-validated.json') && !mine();) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+      }
+    }
+    return rmSync.call(this, file, ...rest);
+  };
+}
 if (at && /synth\\.js$/.test(process.argv[1] || '')) {
   const fs = require('fs');
   for (const name of ['writeFileSync', 'linkSync', 'openSync', 'readFileSync']) {
@@ -46,7 +68,7 @@ const LAUNCHERS = {
 
 interface Run { code: number | null; out: string }
 
-function run(dir: string, launcher: keyof typeof LAUNCHERS, trace: string, startAt = 0): Promise<Run> {
+function run(dir: string, launcher: keyof typeof LAUNCHERS, trace: string, startAt = 0, late = false): Promise<Run> {
   const [cmd, args] = LAUNCHERS[launcher];
   return new Promise((resolve) => {
     const child = spawn(cmd, [...args], {
@@ -54,6 +76,7 @@ function run(dir: string, launcher: keyof typeof LAUNCHERS, trace: string, start
       env: {
         ...process.env, CDK8S_CHECK_UPGRADE: 'false', SYNTH_LOCK_TRACE: trace, npm_config_update_notifier: 'false',
         NODE_OPTIONS: `--require=${path.join(dir, 'start-at.js')}`, SYNTH_TEST_START_AT: String(startAt),
+        ...(late ? { SYNTH_TEST_EMPTY_LATE: '1' } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -117,8 +140,13 @@ describe.each(launchers)('two %s started up to 0.1 s apart', (launcher) => {
       if (stale) {
         fs.writeFileSync(path.join(dir, '.cache', 'synth.lock'), JSON.stringify({ pid: deadPid(), since: 'earlier', command: 'killed' }));
       }
+      const delay = DELAYS[launcher][(round - 1) % DELAYS[launcher].length];
+      if (delay === 'late') fs.rmSync(path.join(dir, '.cdk8s.out'), { recursive: true, force: true }); // (its stamp is the signal)
       const at = Date.now() + (launcher === 'npm run synth' ? 600 : 1500); // both processes are up by then
-      const runs = await Promise.all([run(dir, launcher, trace, at), run(dir, launcher, trace, at + DELAYS[(round - 1) % DELAYS.length])]);
+      const runs = await Promise.all([
+        run(dir, launcher, trace, at),
+        run(dir, launcher, trace, at + (delay === 'late' ? 100 : delay), delay === 'late'),
+      ]);
       const problems = [
         ...runs.filter((r) => r.code !== 0 && !/another synth is running/.test(r.out)).map((r) => `failed without naming the other synth: ${r.out.trim().slice(-300)}`),
         ...runs.filter((r) => RAW.test(r.out)).map((r) => `raw error: ${r.out.match(RAW)![0]} in ${r.out.trim().slice(-300)}`),
@@ -127,7 +155,7 @@ describe.each(launchers)('two %s started up to 0.1 s apart', (launcher) => {
         ...leftovers(dir).map((f) => `left behind: ${f}`),
         ...(JSON.stringify(snapshot(path.join(dir, 'dist'))) === JSON.stringify(before) ? [] : ['dist/ changed']),
       ];
-      if (problems.length) failures.push(`round ${round}: ${problems.join('; ')}`);
+      if (problems.length) failures.push(`round ${round} (${delay === 'late' ? 'late' : `${delay} ms`}): ${problems.join('; ')}`);
       // Start the next round clean, so one failure is counted once.
       for (const f of leftovers(dir)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
     }
