@@ -21,16 +21,9 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-node.XXXXXX")"
 CLUSTER=""   # tests run in subshells: what they start is also recorded in $WORK (cluster, watcher.pid)
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
-cleanup() {
-  [ -f "$WORK/watcher.pid" ] && kill "$(cat "$WORK/watcher.pid")" 2>/dev/null
-  [ -f "$WORK/cluster" ] && CLUSTER=$(cat "$WORK/cluster")
-  [ -z "$CLUSTER" ] || [ ! -d "$CLUSTER" ] || "$H/down.sh" "$CLUSTER" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-on_exit cleanup
-
 # shellcheck source=../lib/node-suite.sh
-source "$ROOT/test/lib/node-suite.sh"
+source "$ROOT/test/lib/node-suite.sh"   # k, until_ok, now_ms, node_cleanup, test_node_up, test_teardown_clean
+on_exit node_cleanup
 node_preflight
 
 tb=$SECONDS
@@ -40,7 +33,6 @@ echo "node.sh: builds $((SECONDS - tb))s"
 
 NS=node-suite
 export KUBECTL_REQUEST_TIMEOUT=10s
-k() { kubectl --request-timeout=20s "$@"; }
 NETCHECK=$(cat "$IMAGES/netcheck.ref")
 
 # A hardened pod spec (restricted PodSecurity): UID/GID 10001, read-only root, no capabilities, seccomp.
@@ -114,14 +106,6 @@ host_pid() {   # host_pid POD [CONTAINER-INDEX]: the container's init process on
 }
 
 # --- tests --------------------------------------------------------------------------------------
-test_node_up() {
-  "$H/node.sh" snapshot >"$WORK/snapshot.before"
-  local t0=$SECONDS
-  CLUSTER=$("$H/up.sh" --node 2>"$WORK/up.log") || {
-    tail -n 40 "$WORK/up.log"; echo "--- the harness's own lines:"; grep -E '^(node|up|down)\.sh:' "$WORK/up.log"; fail "up.sh --node failed"; }
-  echo "$CLUSTER" >"$WORK/cluster"
-  echo "MEASURE: empty machine to node and CoreDNS Ready: $((SECONDS - t0))s"
-}
 test_versions() {
   local v
   v=$(k get node k8s-infra-node -o jsonpath='{.status.nodeInfo.kubeletVersion} {.status.nodeInfo.kubeProxyVersion}')
@@ -263,16 +247,6 @@ test_sigterm_stop() {
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   echo "MEASURE: pod stopped and deleted in ${ms} ms (grace period 30 s)"
   [ "$ms" -lt 10000 ] || fail "stopping took ${ms} ms: SIGTERM not honoured"
-}
-test_teardown_clean() {
-  local t0=$SECONDS
-  "$H/down.sh" "$CLUSTER" || fail "down.sh failed"
-  CLUSTER=""
-  echo "MEASURE: teardown $((SECONDS - t0))s"
-  "$H/node.sh" snapshot >"$WORK/snapshot.after"
-  diff "$WORK/snapshot.before" "$WORK/snapshot.after" || fail "the host is not as it was before the node (diff above)"
-  [ ! -e /run/k8s-infra-node ] || fail "/run/k8s-infra-node left"
-  [ ! -d "$(cat "$WORK/cluster")" ] || fail "cluster folder left"
 }
 
 t "node up: kubelet, kube-proxy, scheduler, kube-router, CoreDNS; node Ready" test_node_up

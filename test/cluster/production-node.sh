@@ -35,16 +35,9 @@ NAMESPACES=(go-ok hashgenerator shop)
 CLUSTER=""
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
-cleanup() {
-  local f
-  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-  [ -f "$WORK/cluster" ] && CLUSTER=$(cat "$WORK/cluster")
-  [ -z "$CLUSTER" ] || [ ! -d "$CLUSTER" ] || "$H/down.sh" "$CLUSTER" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-on_exit cleanup
 # shellcheck source=../lib/node-suite.sh
-source "$ROOT/test/lib/node-suite.sh"
+source "$ROOT/test/lib/node-suite.sh"   # k, until_ok, now_ms, node_cleanup, test_node_up, project_copy, test_teardown_clean
+on_exit node_cleanup
 node_preflight
 
 tb=$SECONDS
@@ -56,7 +49,6 @@ tb=$SECONDS
 echo "production-node.sh: builds $((SECONDS - tb))s"
 
 export KUBECTL_REQUEST_TIMEOUT=10s
-k() { kubectl --request-timeout=20s "$@"; }
 NETCHECK=$(cat "$IMAGES/netcheck.ref")
 in_client() { k -n ingress-nginx exec ingress-client -- /netcheck "$@"; }      # a pod production admits
 in_outsider() { k -n outsider exec outsider -- /netcheck "$@"; }              # a pod no policy admits
@@ -68,12 +60,6 @@ tcp_js() {
 }
 deploy() { (cd "$PROJ" && SYNTH_ENVIRONMENTS=$ENV_NAME ALLOW_DIRTY=1 DIST_DIR="$PROJ/dist-local" \
   timeout 900 npm run -s deploy -- "$ENV_NAME" "$@"); }
-# until_ok SECONDS COMMAND...: bounded poll, 1 s apart.
-until_ok() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
-}
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 client_pod() {   # client_pod NAMESPACE NAME LABELS-JSON: a hardened netcheck pod that sleeps
   cat <<Y
@@ -99,23 +85,10 @@ restricted_ns() {
 }
 
 # --- tests --------------------------------------------------------------------------------------
-test_node_up() {
-  "$H/node.sh" snapshot >"$WORK/snapshot.before"
-  local t0=$SECONDS
-  CLUSTER=$("$H/up.sh" --node 2>"$WORK/up.log") || { tail -n 40 "$WORK/up.log"; fail "up.sh --node failed"; }
-  echo "$CLUSTER" >"$WORK/cluster"
-  echo "MEASURE: empty machine to node, CoreDNS and registry Ready: $((SECONDS - t0))s"
-  # shellcheck disable=SC1091
-  source "$CLUSTER/env"
-  [ -n "${REGISTRY:-}" ] || fail "the harness started no registry (REGISTRY in $CLUSTER/env)"
-  kubectl config rename-context local "$CONTEXT" >/dev/null
-}
 
 test_standins() {
   # A scratch copy of the working tree, committed: the deploy tool, seal and synth write into it.
-  mkdir -p "$PROJ"
-  (cd "$ROOT" && git ls-files -co --exclude-standard -z | grep -zv '^node_modules/' | xargs -0 cp --parents -t "$PROJ")
-  ln -s "$ROOT/node_modules" "$PROJ/node_modules"
+  project_copy "$PROJ"
   git -C "$PROJ" init -q
   if [ -n "${NODE_SUITE_PATCH:-}" ]; then
     # To see the suite fail when a behaviour is absent: a change to the model, applied to the scratch copy only.
@@ -525,16 +498,7 @@ test_bench_plain() {
   echo "MEASURE: plain kubectl apply --server-side to every production pod Ready: $(( $(now_ms) - t0 )) ms ($i apply runs)"
 }
 
-test_teardown_clean() {
-  local t0=$SECONDS
-  "$H/down.sh" "$CLUSTER" || fail "down.sh failed"
-  echo "MEASURE: teardown $((SECONDS - t0))s"
-  "$H/node.sh" snapshot >"$WORK/snapshot.after"
-  diff "$WORK/snapshot.before" "$WORK/snapshot.after" || fail "the host is not as it was before the node (diff above)"
-  [ ! -d "$CLUSTER" ] || fail "cluster folder left"
-}
-
-t "node up with the cluster's registry" test_node_up
+t "node up with the cluster's registry" test_node_up "$CONTEXT"
 CLUSTER=$(cat "$WORK/cluster" 2>/dev/null || true)
 if [ -n "$CLUSTER" ]; then
   # shellcheck disable=SC1091

@@ -33,14 +33,9 @@ HOST=local.imti.cloud               # environments/local.ts: go-ok's Ingress hos
 CLUSTER=""
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
-cleanup() {
-  [ -f "$WORK/cluster" ] && CLUSTER=$(cat "$WORK/cluster")
-  [ -z "$CLUSTER" ] || [ ! -d "$CLUSTER" ] || "$H/down.sh" "$CLUSTER" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-on_exit cleanup
 # shellcheck source=../lib/node-suite.sh
-source "$ROOT/test/lib/node-suite.sh"
+source "$ROOT/test/lib/node-suite.sh"   # k, until_ok, now_ms, node_cleanup, test_node_up, project_copy, test_teardown_clean
+on_exit node_cleanup
 node_preflight
 command -v unshare >/dev/null || cannot_run "It needs unshare (util-linux) to try the /etc/hosts line in a private mount namespace."
 
@@ -53,12 +48,6 @@ tb=$SECONDS
 echo "quickstart-node.sh: builds $((SECONDS - tb))s"
 
 export KUBECTL_REQUEST_TIMEOUT=10s
-k() { kubectl --request-timeout=20s "$@"; }
-until_ok() {   # until_ok SECONDS COMMAND...: bounded poll, 1 s apart
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
-}
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # bootstrap LOG: `npm run bootstrap -- local` in the project copy, each output line stamped with the seconds since
 # it started (where the newcomer's time goes).
@@ -90,23 +79,9 @@ state() {   # every object of the environment with its uid, generation and resta
 }
 
 # --- tests --------------------------------------------------------------------------------------
-test_node_up() {
-  "$H/node.sh" snapshot >"$WORK/snapshot.before"
-  local t0=$SECONDS
-  CLUSTER=$("$H/up.sh" --node 2>"$WORK/up.log") || { tail -n 40 "$WORK/up.log"; fail "up.sh --node failed"; }
-  echo "$CLUSTER" >"$WORK/cluster"
-  echo "MEASURE: empty machine to node, CoreDNS and registry Ready: $((SECONDS - t0))s"
-  # shellcheck disable=SC1091
-  source "$CLUSTER/env"
-  [ -n "${REGISTRY:-}" ] || fail "the harness started no registry (REGISTRY in $CLUSTER/env)"
-  kubectl config rename-context local "$CONTEXT" >/dev/null
-}
-
 test_cluster_ready() {
   # A newcomer's checkout: the committed tree, copied (the bootstrap writes sealing/, secrets/ and dist/ into it).
-  mkdir -p "$PROJ"
-  (cd "$ROOT" && git ls-files -co --exclude-standard -z | grep -zv '^node_modules/' | xargs -0 cp --parents -t "$PROJ")
-  ln -s "$ROOT/node_modules" "$PROJ/node_modules"
+  project_copy "$PROJ"
   [ ! -e "$PROJ/secrets/local/plain" ] || fail "the copy has plain values (git-ignored files were copied)"
   local t0=$SECONDS
   "$H/push-standins.sh" "$REGISTRY" "$PROJ/images.lock.json" >"$WORK/push.log" 2>&1 || { tail -n 30 "$WORK/push.log"; fail "push-standins.sh failed"; }
@@ -219,16 +194,7 @@ test_bench_plain() {
   echo "MEASURE: plain kubectl apply of dist/local/ to go-ok answering at http://$HOST/: $(( $(now_ms) - t0 )) ms ($i apply runs)"
 }
 
-test_teardown_clean() {
-  local t0=$SECONDS
-  "$H/down.sh" "$CLUSTER" || fail "down.sh failed"
-  echo "MEASURE: teardown $((SECONDS - t0))s"
-  "$H/node.sh" snapshot >"$WORK/snapshot.after"
-  diff "$WORK/snapshot.before" "$WORK/snapshot.after" || fail "the host is not as it was before the node (diff above)"
-  [ ! -d "$CLUSTER" ] || fail "cluster folder left"
-}
-
-t "node up with the cluster's registry" test_node_up
+t "node up with the cluster's registry" test_node_up "$CONTEXT"
 CLUSTER=$(cat "$WORK/cluster" 2>/dev/null || true)
 if [ -n "$CLUSTER" ]; then
   # shellcheck disable=SC1091

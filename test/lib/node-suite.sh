@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Whether this machine can run the test cluster's node, for the suites that need one (test/cluster/node.sh,
-# test/cluster/production-node.sh). Source it after test/lib/harness.sh with ROOT and H (the harness folder) set,
+# test/cluster/production-node.sh, test/cluster/quickstart-node.sh). Source it after test/lib/harness.sh with ROOT and H (the harness folder) set,
 # then call node_preflight. A machine that cannot (no root, no containerd, no bridge) gets a loud
 # "NODE SUITE NOT RUN" and exit 2; NODE_SUITE_OPTIONAL=1 makes that exit 0 (npm test stays green there).
 
@@ -57,4 +57,60 @@ min_ready() {
            ([.object.status.conditions[]? | select(.type == "Ready") | .status == "True"] | any))] | @tsv' "$1" |
     awk -F'\t' '{ if ($1 == "DELETED") delete s[$2]; else s[$2] = ($3 == "true");
                  n = 0; for (p in s) n += s[p]; if (NR > 1 && (m == "" || n < m)) m = n } END { print m + 0 }'
+}
+
+# --- what the node suites share (node.sh, production-node.sh, quickstart-node.sh) ---------------------------------
+# They set WORK (their scratch folder), H (the harness folder) and ROOT first; tests run in subshells, so what a test
+# starts is recorded in $WORK: the cluster folder in $WORK/cluster, background processes as $WORK/*.pid.
+
+k() { kubectl --request-timeout=20s "$@"; }
+# until_ok SECONDS COMMAND...: bounded poll, 1 s apart.
+until_ok() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
+}
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# node_cleanup: the suites' on_exit: background processes stopped, the cluster taken down (the host restored), WORK removed.
+node_cleanup() {
+  local f cluster=""
+  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  [ -f "$WORK/cluster" ] && cluster=$(cat "$WORK/cluster")
+  [ -z "$cluster" ] || [ ! -d "$cluster" ] || "$H/down.sh" "$cluster" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+
+# test_node_up [CONTEXT]: the host's state recorded, then an empty cluster with a node, CoreDNS and the registry
+# (up.sh --node); the cluster folder in $WORK/cluster; the kube context renamed CONTEXT (deploy/targets.json binds
+# environments to context names).
+test_node_up() {
+  "$H/node.sh" snapshot >"$WORK/snapshot.before"
+  local t0=$SECONDS cluster
+  cluster=$("$H/up.sh" --node 2>"$WORK/up.log") || {
+    tail -n 40 "$WORK/up.log"; echo "--- the harness's own lines:"; grep -E '^(node|up|down)\.sh:' "$WORK/up.log"; fail "up.sh --node failed"; }
+  echo "$cluster" >"$WORK/cluster"
+  echo "MEASURE: empty machine to node, CoreDNS and registry Ready: $((SECONDS - t0))s"
+  # shellcheck disable=SC1091
+  source "$cluster/env"
+  [ -n "${REGISTRY:-}" ] || fail "the harness started no registry (REGISTRY in $cluster/env)"
+  [ -z "${1:-}" ] || kubectl config rename-context local "$1" >/dev/null
+}
+
+# project_copy DEST: the working tree as committed and edited (tracked and untracked files, not the ignored ones),
+# copied to DEST with node_modules linked: the tools under test write into it (seal, synth, deploy).
+project_copy() {
+  mkdir -p "$1"
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | grep -zv '^node_modules/' | xargs -0 cp --parents -t "$1")
+  ln -s "$ROOT/node_modules" "$1/node_modules"
+}
+
+# test_teardown_clean: the cluster taken down, and the host as test_node_up found it.
+test_teardown_clean() {
+  local t0=$SECONDS cluster; cluster=$(cat "$WORK/cluster")
+  "$H/down.sh" "$cluster" || fail "down.sh failed"
+  echo "MEASURE: teardown $((SECONDS - t0))s"
+  "$H/node.sh" snapshot >"$WORK/snapshot.after"
+  diff "$WORK/snapshot.before" "$WORK/snapshot.after" || fail "the host is not as it was before the node (diff above)"
+  [ ! -e /run/k8s-infra-node ] || fail "/run/k8s-infra-node left"
+  [ ! -d "$cluster" ] || fail "cluster folder left"
 }
