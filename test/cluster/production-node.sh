@@ -152,18 +152,22 @@ test_platform() {
 }
 
 test_seal() {
-  # The test controller's certificate, fetched as `npm run bootstrap` does; values made here (a certificate for
-  # go-ok's and the shop's names, signed by the test CA), sealed with the project's own `npm run seal`.
+  # The test controller's certificate, fetched as `npm run bootstrap` does; values made here (one certificate for
+  # go-ok's names, another for the shop's, both signed by the test CA), sealed with the project's own `npm run seal`.
   mkdir -p "$PROJ/sealing"
   until_ok 60 kubeseal --controller-namespace kube-system --controller-name sealed-secrets-controller --fetch-cert ||
     fail "the controller serves no certificate"
   kubeseal --controller-namespace kube-system --controller-name sealed-secrets-controller --fetch-cert >"$PROJ/sealing/$ENV_NAME.pem"
   local d="$WORK/tls"
   openssl req -newkey rsa:2048 -nodes -subj "/CN=go-ok-pod.go-ok.svc" -keyout "$d/tls.key" -out "$d/tls.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:go-ok-pod.go-ok.svc.cluster.local,DNS:go-ok-pod.go-ok.svc,DNS:go-ok-pod.go-ok,DNS:go-ok.imti.cloud,DNS:shop.imti.cloud\n' >"$d/san.ext"
+  printf 'subjectAltName=DNS:go-ok-pod.go-ok.svc.cluster.local,DNS:go-ok-pod.go-ok.svc,DNS:go-ok-pod.go-ok,DNS:go-ok.imti.cloud\n' >"$d/san.ext"
   openssl x509 -req -in "$d/tls.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 -extfile "$d/san.ext" -out "$d/tls.crt" 2>/dev/null
+  # The shop's own: the Ingress test then tells the two Secrets apart (a host served the other's certificate fails).
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=shop.imti.cloud" -keyout "$d/shop.key" -out "$d/shop.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:shop.imti.cloud\n' >"$d/shop-san.ext"
+  openssl x509 -req -in "$d/shop.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 -extfile "$d/shop-san.ext" -out "$d/shop.crt" 2>/dev/null
   mkdir -p "$WORK/plain/tls-certs" "$WORK/plain/api-gateway-tls"
-  cp "$d/tls.crt" "$d/tls.key" "$WORK/plain/api-gateway-tls/"
+  cp "$d/shop.crt" "$WORK/plain/api-gateway-tls/tls.crt"; cp "$d/shop.key" "$WORK/plain/api-gateway-tls/tls.key"
   cp "$d/tls.crt" "$d/tls.key" "$WORK/plain/tls-certs/"
   cp "$d/tls.crt" "$WORK/plain/tls-certs/cert.pem"; cp "$d/tls.key" "$WORK/plain/tls-certs/key.pem"
   (cd "$PROJ" && npm run -s seal -- "$ENV_NAME" tls-certs "$WORK/plain/tls-certs" &&
@@ -464,7 +468,11 @@ test_ingress() {
     got=$(served_cert "$host")
     [[ -n "$want" && "$got" = "$want" ]] || fail "https://$host/ serves another certificate than $ns/$secret's" "served: $got; Secret: $want"
     echo "MEASURE: $host -> $ni, TLS Secret $ns/$secret served and verified (${got##*=})"
+    echo "$got" >>"$WORK/served.fingerprints"
   done
+  # Each host its own Secret's certificate: the two Secrets hold different ones (test_seal), so a controller that
+  # served one Secret for both hosts fails above, and this says the check could tell them apart.
+  [ "$(sort -u "$WORK/served.fingerprints" | wc -l)" = "${#INGRESSES[@]}" ] || fail "the hosts were served the same certificate"
   # Routed: go-ok.imti.cloud to go-ok, shop.imti.cloud to the shop's gateway (and on through its peers).
   out=$(ingress_curl go-ok.imti.cloud / -f) || fail "GET https://go-ok.imti.cloud/ failed" "$out"
   jq -e '.message == "ok" and .pod_namespace == "go-ok" and (.pod_name | startswith("go-ok-"))' <<<"$out" >/dev/null ||
