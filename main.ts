@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App } from 'cdk8s';
-import { EnvironmentConfig } from './environments';
+import { EnvironmentConfig, STANDIN_SWAP } from './environments';
 import { buildApp, selectEnvironments } from './environments/app';
 import { projectRoot } from './lib/core/project-root';
 import { environmentDoc, writeEnvironmentDocs } from './synth/diagram';
@@ -56,6 +56,8 @@ function synthAll(project: string, staging: string, outdir: string | undefined):
   // Where the promoted folders go; tests point it elsewhere.
   const targetRoot = path.resolve(process.env.SYNTH_TARGET_ROOT ?? project);
   const envs = selectEnvironments();
+  // The node tests' image swap (environments/index.ts) is never silent: dist/local/ then holds stand-ins.
+  if (STANDIN_SWAP && envs.some((e) => e.name === 'local')) console.error(`synth: WARNING ${STANDIN_SWAP}`);
   // images.lock.json is checked on every synth, not only where an environment pins images.
   if (fs.existsSync(path.join(project, IMAGE_LOCK_FILE))) readImageLock(path.join(project, IMAGE_LOCK_FILE));
   const validator = new SchemaValidator(path.join(project, 'schemas'), path.join(project, '.cache', 'schema-validators'));

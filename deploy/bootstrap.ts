@@ -194,17 +194,21 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, root: string):
 const INGRESS_STATUS_WAIT_S = Math.min(TIMEOUT_S, 30);
 
 /**
- * The addresses the Ingress controller reports in the status of these Ingresses (`status.loadBalancer.ingress[].ip`,
- * or `.hostname`), waited for a bounded while: the line for /etc/hosts names what the controller serves, not a guess.
- * Empty when no controller reports one (none installed, or one that does not publish status).
+ * The IP addresses the Ingress controller reports in the status of these Ingresses (`status.loadBalancer.ingress[].ip`;
+ * a `hostname` there, as kind's `localhost` or a cloud load balancer's name, is no /etc/hosts address), waited for a
+ * bounded while: the line for /etc/hosts names what the controller serves, not a guess. Not waited for when the
+ * cluster has none of the IngressClasses they name (no controller will write a status). Empty when none is reported.
  */
 function ingressAddresses(ingresses: any[]): string[] {
+  const classes = [...new Set(ingresses.map((i) => i.spec.ingressClassName).filter(Boolean))] as string[];
+  const served = classes.some((c) => { try { kubectl(['get', 'ingressclass', c, '-o', 'name']); return true; } catch { return false; } });
+  if (!served) return [];
   const deadline = Date.now() + INGRESS_STATUS_WAIT_S * 1000;
   for (;;) {
     const seen = ingresses.map((i) => {
       try {
         const status = JSON.parse(kubectl(['get', 'ingress', i.metadata.name, '-n', i.metadata.namespace ?? 'default', '-o', 'json'])).status;
-        return (status?.loadBalancer?.ingress ?? []).map((a: any) => a.ip ?? a.hostname).filter(Boolean) as string[];
+        return (status?.loadBalancer?.ingress ?? []).map((a: any) => a.ip).filter(Boolean) as string[];
       } catch { return []; }
     });
     if (seen.every((a) => a.length > 0) || Date.now() > deadline) return [...new Set(seen.flat())];
@@ -388,7 +392,7 @@ export function bootstrap(args: readonly string[]): void {
     say(`  - reach the Ingress hosts: add this line to /etc/hosts (the address your Ingress controller reports in the Ingresses' status):`);
     say(`      ${addresses[0]} ${hosts.join(' ')}`);
   } else if (hosts.length) {
-    const seen = addresses.length ? `the Ingresses report ${addresses.join(', ')}` : 'no Ingress controller reported an address';
+    const seen = addresses.length ? `the Ingresses report ${addresses.join(', ')}` : 'no Ingress controller reported an IP address';
     say(`  - reach the Ingress hosts: add "<ingress IP> ${hosts.join(' ')}" to /etc/hosts (${seen}; minikube: $(minikube ip); kind/k3d: 127.0.0.1)`);
   }
   say(`  - review and commit ${certRel}, secrets/${env.name}/*.yaml and dist/${env.name}/ (the plain values in secrets/${env.name}/plain/ are git-ignored)`);

@@ -9,15 +9,14 @@ export type { EnvironmentConfig } from './environment';
 export { ENVIRONMENT_KEYS } from './environment';
 
 /**
- * Test harness only: `LOCAL_STANDIN_REGISTRY=127.0.0.1:<port>` gives `local` the node tests' image swap
- * (`withStandinImages`, the same as production-standin's) and nothing else, so that the quick-start test
- * (test/cluster/quickstart-node.sh) runs `npm run bootstrap -- local` unchanged on a node that cannot reach Docker
- * Hub or GitHub. Only a registry on this machine is accepted; `STANDIN_SWAP` says what was swapped, for the
- * bootstrap to print.
+ * Test harness only (test/cluster/quickstart-node.sh): `LOCAL_STANDIN_REGISTRY=127.0.0.1:<port>` gives `local` the
+ * node tests' image swap, `withStandinImages`. Only the harness's loopback form is accepted (not `localhost:`, a
+ * developer's usual local registry), and `STANDIN_SWAP` is printed by every synth (main.ts) and by the bootstrap.
+ * A `dist/local/` synthesized with it differs from the model, so CI's stale-dist/ check refuses it if committed.
  */
 const LOCAL_STANDIN_REGISTRY = process.env.LOCAL_STANDIN_REGISTRY;
-if (LOCAL_STANDIN_REGISTRY !== undefined && !/^(127\.0\.0\.1|localhost):\d{1,5}$/.test(LOCAL_STANDIN_REGISTRY)) {
-  throw new Error(`LOCAL_STANDIN_REGISTRY: "${LOCAL_STANDIN_REGISTRY}" is not a registry on this machine (127.0.0.1:<port>); it is the node tests' image swap, not a mirror setting`);
+if (LOCAL_STANDIN_REGISTRY !== undefined && !/^127\.0\.0\.1:\d{1,5}$/.test(LOCAL_STANDIN_REGISTRY)) {
+  throw new Error(`LOCAL_STANDIN_REGISTRY: "${LOCAL_STANDIN_REGISTRY}" is not the test cluster's registry (127.0.0.1:<port>); it is the node tests' image swap, not a mirror setting: unset it`);
 }
 export const STANDIN_SWAP: string | undefined = LOCAL_STANDIN_REGISTRY
   && `environment local: images swapped for the node tests' stand-ins from ${LOCAL_STANDIN_REGISTRY} (LOCAL_STANDIN_REGISTRY; environments/production-standin.ts, withStandinImages)`;

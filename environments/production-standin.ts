@@ -35,6 +35,7 @@ export const SHOP_STANDIN_TAG = '8ec0446';
  * - the shop: images built by `npm run images:build` (code source `prebuilt-image`) instead of its code fetched
  *   at start, so its pods need no internet egress;
  * - the sealed-secrets controller, where this repository deploys it: the real controller built from its module.
+ * `test/production-standin.test.ts` pins every JSON path it changes, for both.
  */
 export function withStandinImages(base: EnvironmentConfig, registry: string): EnvironmentConfig {
   const images = standinImages(registry);

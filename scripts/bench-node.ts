@@ -68,7 +68,7 @@ async function main(): Promise<void> {
       ms(measures, /^plain kubectl apply of dist\/local\/ to go-ok answering at http:\/\/local\.imti\.cloud\/: /)],
   ];
   const f = (v?: number) => (v === undefined ? 'n/a' : `${(v / 1000).toFixed(1)} s`);
-  console.log('\n| on the node (one run) | ours (npm run deploy) | plain kubectl | ours/kubectl |');
+  console.log('\n| on the node (one run) | ours (npm run deploy; the quick start: npm run bootstrap) | plain kubectl | ours/kubectl |');
   console.log('| --- | ---: | ---: | ---: |');
   for (const [what, ours, plain] of rows) {
     console.log(`| ${what} | ${f(ours)} | ${f(plain)} | ${ours && plain ? (ours / plain).toFixed(2) : 'n/a'} |`);

@@ -18,7 +18,6 @@ BIN="${CLUSTER_BIN_DIR:-$ROOT/.cache/bin}"
 IMAGES="${NODE_IMAGES_DIR:-$ROOT/.cache/node-images}"
 export PATH="$BIN:$PATH"   # the release's own kubectl
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-node.XXXXXX")"
-CLUSTER=""   # tests run in subshells: what they start is also recorded in $WORK (cluster, watcher.pid)
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
 # shellcheck source=../lib/node-suite.sh

@@ -32,7 +32,6 @@ PROJ="$WORK/proj"
 ENV_NAME=production-standin
 CONTEXT=k8s-infra-test-node   # deploy/targets.json: the only context production-standin deploys to
 NAMESPACES=(go-ok hashgenerator shop)
-CLUSTER=""
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
 # shellcheck source=../lib/node-suite.sh

@@ -6,12 +6,10 @@
 # synth, every SealedSecret verified and unsealed, the deploy, the rollout waits, and the /etc/hosts line it prints.
 # Then go-ok answers at http://local.imti.cloud/ through the cluster's Ingress controller, reached by that very line.
 #
-# THE ONE SWAP, said plainly: the node cannot pull from Docker Hub nor download the shop's code from GitHub. The
-# suite sets LOCAL_STANDIN_REGISTRY=<the cluster's registry>, which gives `local` the node suites' image swap
-# (environments/production-standin.ts, withStandinImages: derived in code, the same function production-standin
-# uses): go-ok, nginx and hashgenerator are stand-in images, the shop runs images built by `npm run images:build`
-# from stand-in sources, and the sealed-secrets controller is the real one built from its pinned module. Nothing
-# else differs from what a user runs. The cluster's Ingress controller (Traefik serving IngressClass nginx,
+# THE ONE SWAP, said plainly: the node cannot pull from Docker Hub nor download the shop's code from GitHub, so the
+# suite sets LOCAL_STANDIN_REGISTRY=<the cluster's registry>: `local` gets the node suites' image swap (what it
+# changes: withStandinImages in environments/production-standin.ts). Nothing else differs from what a user runs.
+# The cluster's Ingress controller (Traefik serving IngressClass nginx,
 # fixtures/traefik.yaml) stands in for minikube's ingress addon: it is there before the bootstrap, as the README
 # asks of a cluster. The kube context is named k8s-infra-test-quickstart (deploy/targets.json lets local deploy there).
 #
@@ -30,7 +28,6 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/k8s-infra-quickstart.XXXXXX")"
 PROJ="$WORK/proj"
 CONTEXT=k8s-infra-test-quickstart   # deploy/targets.json: one of the contexts local deploys to
 HOST=local.imti.cloud               # environments/local.ts: go-ok's Ingress host
-CLUSTER=""
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
 # shellcheck source=../lib/node-suite.sh
@@ -98,7 +95,8 @@ test_cluster_ready() {
   k -n ingress-nginx rollout status deploy/ingress-nginx-controller --timeout=120s >/dev/null
   echo "MEASURE: the Ingress controller (the cluster's addon, before the bootstrap) Ready in $((SECONDS - t0))s"
   # Empty: nothing of the environment is there yet.
-  ! k get deploy -A -o name | grep -q -v -e coredns -e ingress-nginx || fail "the cluster is not empty" "$(k get deploy -A)"
+  local deployments; deployments=$(k get deploy -A -o name)
+  ! grep -q -v -e coredns -e ingress-nginx <<<"$deployments" || fail "the cluster is not empty" "$deployments"
 }
 
 test_bootstrap() {
@@ -116,8 +114,8 @@ test_bootstrap() {
   n=$(grep -c 'deployment .* rolled out' "$WORK/bootstrap.log" || true)
   [ "$n" = 7 ] || fail "want 7 rollouts awaited (go-ok, hashgenerator, the shop's four, the controller), saw $n"
   # The /etc/hosts line it printed: the address the Ingress controller reports, and the host.
-  grep -A1 'add this line to /etc/hosts' "$WORK/bootstrap.log" | tail -n 1 | sed -E 's/^ *[0-9.]+s bootstrap: +//' >"$WORK/hosts.line"
-  grep -Eq "^[0-9.]+ $HOST\$" "$WORK/hosts.line" || fail "the bootstrap printed no /etc/hosts line for $HOST" "$(tail -n 8 "$WORK/bootstrap.log")"
+  { grep -A1 'add this line to /etc/hosts' "$WORK/bootstrap.log" || true; } | tail -n 1 | sed -E 's/^ *[0-9.]+s bootstrap: +//' >"$WORK/hosts.line"
+  grep -Eq "^[0-9.]+ ${HOST//./\\.}\$" "$WORK/hosts.line" || fail "the bootstrap printed no /etc/hosts line for $HOST" "$(tail -n 8 "$WORK/bootstrap.log")"
   status=$(k -n default get ingress go-ok -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
   [ "$(cut -d' ' -f1 "$WORK/hosts.line")" = "$status" ] || fail "the printed line ($(cat "$WORK/hosts.line")) is not the Ingress's status ($status)"
   echo "MEASURE: npm run bootstrap -- local (controller, certificate, values, seal, synth, verify, deploy, rollouts): $took ms"
@@ -137,7 +135,7 @@ test_host_answers() {
     fail "http://$HOST/ did not reach go-ok" "$out"
   echo "MEASURE: http://$HOST/ -> $(jq -c '{message, pod_name}' <<<"$out")"
   # Without the line, the name does not resolve here: the line is what makes it work.
-  ! curl -fsS --max-time 5 "http://$HOST/" >/dev/null 2>&1 || fail "http://$HOST/ answers without the /etc/hosts line"
+  ! timeout 20 getent hosts "$HOST" >/dev/null || fail "$HOST resolves without the /etc/hosts line: $(getent hosts "$HOST")"
   # A host that no Ingress declares: 404 from the controller.
   local ip; ip=$(cut -d' ' -f1 "$WORK/hosts.line")
   out=$(curl -sS --max-time 5 --resolve "nobody.imti.cloud:80:$ip" -o /dev/null -w '%{http_code}' http://nobody.imti.cloud/)

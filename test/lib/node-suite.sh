@@ -74,7 +74,8 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # node_cleanup: the suites' on_exit: background processes stopped, the cluster taken down (the host restored), WORK removed.
 node_cleanup() {
   local f cluster=""
-  for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  # (each command guarded: under set -e a failing one, a process already gone, would end the trap before down.sh)
+  for f in "$WORK"/*.pid; do [ ! -f "$f" ] || kill "$(cat "$f")" 2>/dev/null || true; done
   [ -f "$WORK/cluster" ] && cluster=$(cat "$WORK/cluster")
   [ -z "$cluster" ] || [ ! -d "$cluster" ] || "$H/down.sh" "$cluster" >/dev/null 2>&1 || true
   rm -rf "$WORK"
