@@ -28,6 +28,22 @@ function differences(a: unknown, b: unknown, at = ''): string[] {
   return [at];
 }
 
+/**
+ * Every path where `after`'s objects differ from `before`'s: those no `allowed` pattern admits (`unexpected`), and
+ * all of them with indices as [n], by kind (`seen`, snapshotted so a new one shows up in review).
+ */
+function differencesOutside(before: Map<string, K8sObject>, after: Map<string, K8sObject>, allowed: readonly RegExp[]) {
+  const unexpected: string[] = [];
+  const seen = new Set<string>();
+  for (const [key, o] of after) {
+    for (const p of differences(before.get(key), o)) {
+      seen.add(`${o.kind}: ${p.replace(/\[\d+\]/g, '[n]')}`);
+      if (!allowed.some((re) => re.test(p))) unexpected.push(`${key} ${p}`);
+    }
+  }
+  return { unexpected, seen: [...seen].sort() };
+}
+
 describe('production-standin: production with only the images swapped', () => {
   const prod = objects(production);
   // The sealed files are made by the node suite; here the derived model reads production's, to compare the rest.
@@ -72,17 +88,10 @@ describe('production-standin: production with only the images swapped', () => {
       // the version label follows the image tag (go-ok's) or the code's commit
       /^\.(spec\.template\.)?metadata\.labels\.app\.kubernetes\.io\/version$/,
     ];
-    const unexpected: string[] = [];
-    const seen = new Set<string>();
-    for (const [key, o] of standin) {
-      for (const p of differences(prod.get(key), o)) {
-        seen.add(`${o.kind}: ${p.replace(/\[\d+\]/g, '[n]')}`);
-        if (!allowed.some((re) => re.test(p))) unexpected.push(`${key} ${p}`);
-      }
-    }
+    const { unexpected, seen } = differencesOutside(prod, standin, allowed);
     expect(unexpected).toEqual([]);
     // Every difference seen is listed here, so a new one shows up in review.
-    expect([...seen].sort()).toMatchSnapshot();
+    expect(seen).toMatchSnapshot();
   });
 
   test('every image is a stand-in from the registry; the shop\'s come from images:build', () => {
@@ -104,9 +113,8 @@ describe('production-standin: production with only the images swapped', () => {
 // LOCAL_STANDIN_REGISTRY set: `local` with the same swap (withStandinImages), and nothing else changed.
 describe('local with the stand-ins: the quick-start test\'s swap, and only that', () => {
   const swapped = withStandinImages(local, REGISTRY);
-  const byKey = (env: typeof local) => new Map(allObjects(env).map((o) => [`${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`, o]));
-  const before = byKey(local);
-  const after = byKey(swapped);
+  const before = objects(local);
+  const after = objects(swapped);
 
   test('the same environment (name, output, platform, secrets), the same objects', () => {
     expect(swapped.name).toBe('local');
@@ -127,16 +135,9 @@ describe('local with the stand-ins: the quick-start test\'s swap, and only that'
       /^\.spec\.template\.spec\.(containers\[0\]\.)?securityContext\..*$/,
       /^\.spec\.template\.spec\.containers\[0\]\.startupProbe\.failureThreshold$/,
     ];
-    const seen = new Set<string>();
-    const unexpected: string[] = [];
-    for (const [key, o] of after) {
-      for (const p of differences(before.get(key), o)) {
-        seen.add(`${o.kind}: ${p.replace(/\[\d+\]/g, '[n]')}`);
-        if (!allowed.some((re) => re.test(p))) unexpected.push(`${key} ${p}`);
-      }
-    }
+    const { unexpected, seen } = differencesOutside(before, after, allowed);
     expect(unexpected).toEqual([]);
-    expect([...seen].sort()).toMatchSnapshot();
+    expect(seen).toMatchSnapshot();
   });
 
   test('every image is a stand-in, the controller the one built from its pinned module', () => {
