@@ -35,7 +35,7 @@ NAMESPACES=(go-ok hashgenerator shop)
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
 # shellcheck source=../lib/node-suite.sh
-source "$ROOT/test/lib/node-suite.sh"   # k, until_ok, now_ms, node_cleanup, test_node_up, project_copy, test_teardown_clean
+source "$ROOT/test/lib/node-suite.sh"   # k, until_ok, now_ms, node_cleanup, test_node_up, project_copy, lock_ref, ingress_controller_up, test_teardown_clean
 on_exit node_cleanup
 node_preflight
 
@@ -110,12 +110,6 @@ test_standins() {
   git -C "$PROJ" -c user.name=test -c user.email=test@invalid commit -qm "working tree under test, stand-ins locked"
 }
 
-lock_ref() {   # lock_ref NAME: the registry reference of a pushed platform image, by digest
-  local ref; ref=$(jq -r --arg p "$REGISTRY/standin/$1:" '.images | keys[] | select(startswith($p))' "$PROJ/images.lock.json" | head -1)
-  [ -n "$ref" ] || return 1
-  echo "$ref@$(jq -r --arg r "$ref" '.images[$r].digest' "$PROJ/images.lock.json")"
-}
-
 test_platform() {
   # What production expects of its platform team, installed as they would: the sealed-secrets controller
   # (kube-system/sealed-secrets-controller, our own construct's manifest as `local` deploys it) and metrics-server;
@@ -142,9 +136,7 @@ test_platform() {
   k -n kube-system rollout status deploy/sealed-secrets-controller --timeout=120s
   k -n kube-system rollout status deploy/metrics-server --timeout=120s
   # The Ingress controller (issue 22): Traefik serving IngressClass nginx, labelled as production's settings name it.
-  local tr; tr=$(lock_ref traefik) || fail "no traefik image was pushed"
-  sed "s#IMAGE#$tr#" "$PROJ/test/cluster/fixtures/traefik.yaml" | k apply -f - >/dev/null   # the copy: NODE_SUITE_PATCH reaches it
-  k -n ingress-nginx rollout status deploy/ingress-nginx-controller --timeout=120s
+  ingress_controller_up
   k -n ingress-nginx wait --for=condition=Ready pod/ingress-client --timeout=60s
   k -n outsider wait --for=condition=Ready pod/outsider --timeout=60s
   echo "MEASURE: platform (sealed-secrets controller, metrics-server, Ingress controller, test clients) Ready in $((SECONDS - t0))s"

@@ -31,7 +31,7 @@ HOST=local.imti.cloud               # environments/local.ts: go-ok's Ingress hos
 # shellcheck source=../lib/harness.sh
 source "$ROOT/test/lib/harness.sh"
 # shellcheck source=../lib/node-suite.sh
-source "$ROOT/test/lib/node-suite.sh"   # k, until_ok, now_ms, node_cleanup, test_node_up, project_copy, test_teardown_clean
+source "$ROOT/test/lib/node-suite.sh"   # k, until_ok, now_ms, node_cleanup, test_node_up, project_copy, lock_ref, ingress_controller_up, test_teardown_clean
 on_exit node_cleanup
 node_preflight
 command -v unshare >/dev/null || cannot_run "It needs unshare (util-linux) to try the /etc/hosts line in a private mount namespace."
@@ -88,11 +88,8 @@ test_cluster_ready() {
   git -C "$PROJ" -c user.name=test -c user.email=test@invalid commit -qm "a newcomer's checkout"
   # The cluster's Ingress controller, as minikube's ingress addon would be: Traefik serving IngressClass nginx,
   # answering on ports 80 and 443 of the node's address.
-  local tr; tr=$(jq -r --arg p "$REGISTRY/standin/traefik:" '.images | to_entries[] | select(.key | startswith($p)) | "\(.key)@\(.value.digest)"' "$PROJ/images.lock.json" | head -1)
-  [ -n "$tr" ] || fail "no traefik image was pushed"
   t0=$SECONDS
-  sed "s#IMAGE#$tr#" "$ROOT/test/cluster/fixtures/traefik.yaml" | k apply -f - >/dev/null
-  k -n ingress-nginx rollout status deploy/ingress-nginx-controller --timeout=120s >/dev/null
+  ingress_controller_up >/dev/null
   echo "MEASURE: the Ingress controller (the cluster's addon, before the bootstrap) Ready in $((SECONDS - t0))s"
   # Empty: nothing of the environment is there yet.
   local deployments; deployments=$(k get deploy -A -o name)

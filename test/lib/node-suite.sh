@@ -105,6 +105,22 @@ project_copy() {
   ln -s "$ROOT/node_modules" "$1/node_modules"
 }
 
+# lock_ref NAME: the reference of a stand-in or platform image push-standins.sh pushed, by digest, from the lock of
+# the project copy ($PROJ/images.lock.json, images under $REGISTRY/standin/NAME:<tag>).
+lock_ref() {
+  local ref; ref=$(jq -r --arg p "$REGISTRY/standin/$1:" '.images | keys[] | select(startswith($p))' "$PROJ/images.lock.json" | head -1)
+  [ -n "$ref" ] || return 1
+  echo "$ref@$(jq -r --arg r "$ref" '.images[$r].digest' "$PROJ/images.lock.json")"
+}
+
+# ingress_controller_up: the cluster's Ingress controller, Traefik serving IngressClass nginx
+# (test/cluster/fixtures/traefik.yaml of the project copy, so NODE_SUITE_PATCH reaches it), rolled out.
+ingress_controller_up() {
+  local tr; tr=$(lock_ref traefik) || fail "no traefik image was pushed"
+  sed "s#IMAGE#$tr#" "$PROJ/test/cluster/fixtures/traefik.yaml" | k apply -f - >/dev/null
+  k -n ingress-nginx rollout status deploy/ingress-nginx-controller --timeout=120s
+}
+
 # test_teardown_clean: the cluster taken down, and the host as test_node_up found it.
 test_teardown_clean() {
   local t0=$SECONDS cluster; cluster=$(cat "$WORK/cluster")
